@@ -1,0 +1,411 @@
+"""The Zhima upstream client: one method per endpoint, typed results, typed errors.
+
+Rules this client keeps (API.md §11):
+
+1. One ``requests.Session`` per developer account: pooled keep-alive connections and the PHP
+   session cookie.
+2. It verifies the key on first use and again before the 15-minute session lapses. When an
+   answer says the session is missing or expired it verifies once more and repeats that call
+   once (a definite refusal leased nothing, so even get-numbers may be repeated then).
+3. It never repeats a call after a transport failure. In particular ``get_numbers`` after a
+   read timeout or a dropped connection may have leased and charged numbers: the error says so
+   with ``ambiguous=True`` and the caller decides.
+4. Every HTTP request, success or failure, implicit verifications included, is reported to one
+   audit hook, with the pkey redacted from parameters, body and message.
+5. The pkey appears in no exception text, repr or log record: exceptions are built from our own
+   words, never from ``requests``' messages (which carry the URL and so the pkey).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import wire
+from .redact import REDACTED, register_secret
+
+log = logging.getLogger(__name__)
+
+SESSION_TTL = 15 * 60
+SESSION_MARGIN = 60
+"""Re-verify this many seconds before the upstream's 15 minutes run out."""
+
+# Answers that mean "verify first". The simulator says 会话已过期，请重新验证密钥; the others are
+# the spellings comparable platforms use.
+SESSION_EXPIRED = re.compile(
+    r"会话已过期|会话失效|请先验证|重新验证|未验证|未登录|登录已过期|登录超时|session", re.I
+)
+
+ENDPOINTS = {
+    "verify": "pkey/verification.php",
+    "details": "items/details.php",
+    "get_numbers": "phoneNos/get.php",
+    "get_sms": "sms/get.php",
+    "send_sms": "sms/send.php",
+    "send_status": "sms/send.php",
+    "release": "sms/release.php",
+    "release_all": "sms/releaseAll.php",
+    "block": "sms/block.php",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class UpstreamError(Exception):
+    """Base of every error the client raises; ``str()`` never holds the pkey."""
+
+    endpoint: str = ""
+
+
+class TransportError(UpstreamError):
+    """No usable HTTP answer: refused, timed out, dropped, or an HTTP status other than 200.
+
+    ``ambiguous`` is true when the request may have reached the upstream and taken effect.
+    """
+
+    def __init__(self, endpoint: str, reason: str, *, ambiguous: bool, http_status=None):
+        self.endpoint = endpoint
+        self.reason = reason
+        self.ambiguous = ambiguous
+        self.http_status = http_status
+        super().__init__(f"{endpoint}: {reason}")
+
+
+class UpstreamRefusal(UpstreamError):
+    """The upstream answered and said no; ``msg`` is its text, verbatim."""
+
+    def __init__(self, endpoint: str, msg: str):
+        self.endpoint = endpoint
+        self.msg = msg
+        super().__init__(msg or f"{endpoint}: refused without a message")
+
+
+class SessionExpired(UpstreamRefusal):
+    """The answer says the session is missing or expired: verify, then repeat once."""
+
+
+class UnreadableResponse(UpstreamError):
+    """The upstream answered with a body we cannot read; ``raw`` keeps it (truncated)."""
+
+    def __init__(self, endpoint: str, reason: str, raw: str):
+        self.endpoint = endpoint
+        self.reason = reason
+        self.raw = raw
+        super().__init__(f"{endpoint}: unreadable response ({reason})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit
+
+
+@dataclass
+class AuditEvent:
+    endpoint: str
+    params: dict[str, str]
+    outcome: str  # ok | refused | transport | unreadable
+    http_status: int | None = None
+    latency_ms: int = 0
+    msg: str = ""
+    raw_body: str = ""
+    context: Any = None
+    started_at: float = field(default_factory=time.time)
+
+
+AuditHook = Callable[[AuditEvent], None]
+
+
+def _no_audit(event: AuditEvent) -> None:
+    return None
+
+
+class SessionStore:
+    """Where the session cookie and its verification time live. This default keeps them in
+    the client; the Django side can share them between worker processes."""
+
+    def __init__(self):
+        self.cookies: dict[str, str] = {}
+        self.verified_at: float | None = None
+
+    def load(self) -> tuple[dict[str, str], float | None]:
+        return dict(self.cookies), self.verified_at
+
+    def save(self, cookies: dict[str, str], verified_at: float | None) -> None:
+        self.cookies, self.verified_at = dict(cookies), verified_at
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+class ZhimaClient:
+    def __init__(
+        self,
+        base_url: str,
+        account: str,
+        pkey: str,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        audit: AuditHook | None = None,
+        session_store: SessionStore | None = None,
+        pool_size: int = 32,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.account = account
+        self._pkey = pkey
+        register_secret(pkey)
+        self.timeout = (connect_timeout, read_timeout)
+        self.audit = audit or _no_audit
+        self.store = session_store or SessionStore()
+        self.clock = clock
+        self._verify_lock = threading.Lock()
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.http.headers["User-Agent"] = "zhima-console/1"
+        cookies, _ = self.store.load()
+        self.http.cookies.update(cookies)
+        self.last_verify: wire.VerifyResult | None = None
+
+    def __repr__(self) -> str:
+        return f"<ZhimaClient {self.account}@{self.base_url}>"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._pkey, REDACTED) if self._pkey and text else text
+
+    def _fetch(self, name: str, params: dict[str, str], event: AuditEvent) -> dict[str, str]:
+        """One HTTP GET; returns the parsed fields or raises a transport or unreadable error."""
+        url = self.base_url + ENDPOINTS[name]
+        try:
+            resp = self.http.get(url, params=params, timeout=self.timeout)
+            body = resp.content
+        except requests.ConnectTimeout:
+            raise TransportError(name, "connect timed out", ambiguous=False) from None
+        except requests.ReadTimeout:
+            raise TransportError(
+                name, f"no answer within {self.timeout[1]:g} s", ambiguous=True
+            ) from None
+        except requests.ConnectionError as exc:
+            sent = not _is_connect_failure(exc)
+            reason = "connection dropped" if sent else "connection refused"
+            raise TransportError(name, reason, ambiguous=sent) from None
+        except requests.RequestException as exc:
+            reason = f"request failed ({type(exc).__name__})"
+            raise TransportError(name, reason, ambiguous=True) from None
+        event.http_status = resp.status_code
+        text = self._redact(wire.decode_body(body))
+        event.raw_body = wire.truncate(text)
+        if resp.status_code != 200:
+            raise TransportError(
+                name, f"HTTP {resp.status_code}", ambiguous=True, http_status=resp.status_code
+            )
+        fields = wire.parse_fields(text)
+        return {k: self._redact(v) for k, v in fields.items()}
+
+    def _exchange(self, name: str, params: dict[str, str], context: Any, read: Callable):
+        """One audited request: fetch, read with ``read(fields)``, report the outcome.
+
+        ``read`` returns the typed result, or raises ``UpstreamRefusal`` (including
+        ``SessionExpired``) or ``wire.UnreadableResponse``.
+        """
+        shown = {k: (REDACTED if k == "pkey" else v) for k, v in params.items()}
+        event = AuditEvent(endpoint=name, params=shown, outcome="transport", context=context)
+        start = time.perf_counter()
+        try:
+            fields = self._fetch(name, params, event)
+            event.msg = fields.get("msg", "")
+            result = read(fields)
+            event.outcome = "ok"
+            return result
+        except TransportError as exc:
+            event.msg = exc.reason
+            raise
+        except UpstreamRefusal as exc:
+            event.outcome, event.msg = "refused", exc.msg
+            raise
+        except wire.UnreadableResponse as exc:
+            event.outcome, event.msg = "unreadable", exc.reason
+            raise UnreadableResponse(name, exc.reason, event.raw_body or exc.raw) from None
+        finally:
+            event.latency_ms = round((time.perf_counter() - start) * 1000)
+            try:
+                self.audit(event)
+            except Exception:
+                # The audit hook must never turn a finished upstream call into an error that
+                # the caller might retry (a lease would be paid twice); it logs instead.
+                log.exception("audit hook failed for %s", name)
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _session_fresh(self) -> bool:
+        _, verified_at = self.store.load()
+        return verified_at is not None and self.clock() - verified_at < SESSION_TTL - SESSION_MARGIN
+
+    def ensure_session(self, context: Any = None) -> None:
+        if self._session_fresh():
+            return
+        with self._verify_lock:
+            if not self._session_fresh():
+                self.verify(context=context)
+
+    def verify(self, context: Any = None) -> wire.VerifyResult:
+        def read(fields):
+            result = wire.read_verify(fields)
+            if not result.valid:
+                raise UpstreamRefusal("verify", result.msg or "密钥验证失败")
+            return result
+
+        params = {"account": self.account, "pkey": self._pkey}
+        try:
+            result = self._exchange("verify", params, context, read)
+        except UpstreamError:
+            self.store.save({}, None)
+            raise
+        self.store.save(self.http.cookies.get_dict(), self.clock())
+        self.last_verify = result
+        return result
+
+    def _call(self, name: str, params: dict[str, str], context: Any, read: Callable):
+        """A session-bound call: verify first when due; after a session-expired answer,
+        verify and repeat that call once."""
+
+        def read_checked(fields):
+            msg = fields.get("msg", "")
+            if SESSION_EXPIRED.search(msg):
+                raise SessionExpired(name, msg)
+            return read(fields)
+
+        self.ensure_session(context)
+        try:
+            return self._exchange(name, params, context, read_checked)
+        except SessionExpired:
+            with self._verify_lock:
+                self.verify(context=context)
+        return self._exchange(name, params, context, read_checked)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def item_details(self, item_id: str, context: Any = None) -> wire.ItemDetails:
+        def read(fields):
+            details = wire.read_details(str(item_id), fields)
+            if details.status != 1 and not details.name and not details.price:
+                raise UpstreamRefusal("details", details.msg or f"项目状态 {details.status}")
+            return details
+
+        return self._call("details", {"itemId": str(item_id)}, context, read)
+
+    def get_numbers(
+        self,
+        item_id: str,
+        quantity: int = 1,
+        *,
+        phone_no: str = "",
+        area_code: str = "",
+        international: bool = False,
+        carrier: str | int = "",
+        context: Any = None,
+    ) -> list[str]:
+        def read(fields):
+            numbers = wire.parse_phone_nos(fields.get("phoneNos", ""))
+            if numbers:
+                return numbers
+            if fields.get("msg"):
+                raise UpstreamRefusal("get_numbers", fields["msg"])
+            raise wire.UnreadableResponse("answer without 'phoneNos' or 'msg'")
+
+        params = {
+            "itemId": str(item_id),
+            "quantity": str(int(quantity)),
+            "phoneNo": phone_no,
+            "areaCode": area_code,
+            "international": "Y" if international else "N",
+            "type": str(carrier or ""),
+        }
+        return self._call("get_numbers", params, context, read)
+
+    def get_sms(self, item_id: str, phone_no: str, context: Any = None) -> wire.SmsResult:
+        def read(fields):
+            result = wire.read_sms(fields)
+            if result.status == "":
+                raise UpstreamRefusal("get_sms", result.msg)
+            return result
+
+        return self._call("get_sms", {"itemId": str(item_id), "phoneNo": phone_no}, context, read)
+
+    def _ok_call(self, name: str, params: dict[str, str], context: Any) -> str:
+        def read(fields):
+            msg = wire.read_msg(fields)
+            if not wire.is_ok(msg):
+                raise UpstreamRefusal(name, msg)
+            return msg.strip()
+
+        return self._call(name, params, context, read)
+
+    def send_sms(self, item_id: str, phone_no: str, text: str, context: Any = None) -> str:
+        if not text.strip():
+            raise ValueError("the SMS text must not be empty")
+        params = {"itemId": str(item_id), "phoneNo": phone_no, "smcontent": text, "querys": "N"}
+        return self._ok_call("send_sms", params, context)
+
+    def send_status(self, item_id: str, phone_no: str, context: Any = None) -> str:
+        params = {"itemId": str(item_id), "phoneNo": phone_no, "querys": "Y"}
+        return self._ok_call("send_status", params, context)
+
+    def release(self, phone_nos: Iterable[str], item_id: str = "", context: Any = None) -> str:
+        params = {"phoneNo": ",".join(phone_nos), "itemId": str(item_id or "")}
+        return self._ok_call("release", params, context)
+
+    def release_grouped(
+        self, numbers: Iterable[tuple[str, str]], context: Any = None
+    ) -> dict[str, str | UpstreamError]:
+        """Release ``(item_id, phone)`` pairs with one call per item; returns each item's
+        ``OK`` or the error it met, so one item's failure does not hide the others'."""
+        by_item: dict[str, list[str]] = {}
+        for item_id, phone in numbers:
+            by_item.setdefault(str(item_id), []).append(phone)
+        results: dict[str, str | UpstreamError] = {}
+        for item_id, phones in by_item.items():
+            try:
+                results[item_id] = self.release(phones, item_id, context=context)
+            except UpstreamError as exc:
+                results[item_id] = exc
+        return results
+
+    def release_all(self, context: Any = None) -> str:
+        return self._ok_call("release_all", {}, context)
+
+    def block(self, item_id: str, phone_no: str, context: Any = None) -> str:
+        return self._ok_call("block", {"itemId": str(item_id), "phoneNo": phone_no}, context)
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never made, so the request was never sent."""
+    seen = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        name = type(cur).__name__
+        if name in {"NewConnectionError", "ConnectTimeoutError", "NameResolutionError"}:
+            return True
+        if isinstance(cur, ConnectionRefusedError):
+            return True
+        nxt = getattr(cur, "reason", None)
+        cur = nxt if isinstance(nxt, BaseException) else (cur.__cause__ or cur.__context__)
+    return False

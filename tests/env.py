@@ -1,0 +1,10 @@
+"""Loaded as a pytest plugin (``-p tests.env``) before pytest-django reads the settings:
+test-only environment defaults. A variable already set (CI's DATABASE_URL) wins."""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_SECURE", "false")
+# A fixed test key; production keys come from ZHIMA_FIELD_KEYS or the generated key file.
+os.environ.setdefault("ZHIMA_FIELD_KEYS", "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds=")
+os.environ.setdefault("ZHIMA_READ_TIMEOUT", "2")

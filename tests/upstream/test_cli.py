@@ -1,0 +1,139 @@
+"""``manage.py zhima``: every verb, its exit codes and its --json output."""
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(sim, *args, base=True):
+    out, err = StringIO(), StringIO()
+    head = ["--base-url", sim.base_url, "--account", "demo", "--pkey", "demo-pkey"] if base else []
+    try:
+        call_command("zhima", *head, *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_json(sim, *args):
+    code, out, err = run(sim, "--json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_verify_prints_valid_and_the_quota(sim):
+    assert run_json(sim, "verify") == {"valid": "Y", "leftQuantity": 1000}
+    code, out, _ = run(sim, "verify")
+    assert code == 0 and "leftQuantity: 1000" in out
+
+
+def test_item_prints_fields_and_tiers(sim):
+    data = run_json(sim, "item", "1001")
+    assert data["status"] == 1 and data["type"] == 1
+    assert data["tiers"][0] == {"price": "0.1", "low": 1, "high": 10000}
+    assert data["tiers"][2]["high"] is None
+    _, out, _ = run(sim, "item", "1001")
+    assert "tier 30001-+: 0.08" in out
+
+
+def test_a_numbers_whole_life(sim):
+    phones = run_json(sim, "get", "1004", "--carrier", "1")["phoneNos"]
+    assert len(phones) == 1
+    sim.deliver(phones[0], "【京东】验证码 739104，5分钟内有效，客服4006065500")
+    sms = run_json(sim, "sms", "1004", phones[0], "--wait", "30")
+    assert sms["status"] == 2 and sms["code"] == "739104"
+    assert run_json(sim, "send", "1004", phones[0], "hello")["msg"] == "OK"
+    code, _, err = run(sim, "send-status", "1004", phones[0])
+    assert code == 3 and "发送中" in err
+    assert run_json(sim, "block", "1004", phones[0], "--yes")["msg"] == "OK"
+    more = run_json(sim, "get", "1002", "--quantity", "2")["phoneNos"]
+    assert run_json(sim, "release", ",".join(more), "--item", "1002")["msg"] == "OK"
+    run_json(sim, "get", "1001", "--international")
+    assert run_json(sim, "release-all")["msg"] == "OK"
+    assert sim.leases() == []
+
+
+def test_refusals_exit_three_with_the_msg_verbatim(sim):
+    code, out, err = run(sim, "get", "1007")
+    assert code == 3 and out == ""
+    assert err.strip() == "error: upstream refused (get_numbers): 项目已过期"
+
+
+def test_transport_errors_exit_four(sim):
+    sim.config(error_rate=1.0)
+    code, _, err = run(sim, "verify")
+    assert code == 4 and "HTTP 500" in err
+
+
+def test_ambiguous_get_numbers_says_it_was_not_repeated(sim):
+    sim.config(timeout_rate=1.0, timeout_seconds=3, fault_endpoints="get_numbers")
+    code, _, err = run(sim, "get", "1001")
+    assert code == 4 and "not repeated" in err
+    assert sim.stats()["requests"]["get_numbers"] == 1
+
+
+def test_unreadable_answers_exit_five(sim):
+    sim.config(garbage_rate=1.0, seed=1)
+    code, _, err = run(sim, "verify")
+    assert code == 5 and "unreadable response" in err
+
+
+def test_usage_errors_exit_two(sim):
+    assert run(sim, "verify", base=False)[0] == 2  # no credentials
+    assert run(sim, "get", "1001", "--quantity", "0")[0] == 2
+    assert run(sim, "release", " , ")[0] == 2
+    code, _, err = run(sim, "block", "1001", "13800000000")
+    assert code == 2 and "--yes" in err
+
+
+def test_credentials_come_from_the_environment(sim, monkeypatch):
+    monkeypatch.setenv("ZHIMA_ACCOUNT", "demo")
+    monkeypatch.setenv("ZHIMA_PKEY", "demo-pkey")
+    code, out, _ = run(sim, "--base-url", sim.base_url, "--json", "verify", base=False)
+    assert code == 0 and json.loads(out)["valid"] == "Y"
+
+
+@pytest.mark.parametrize("fmt", ["kv", "text"])
+def test_the_commands_work_in_other_wire_formats(sim, fmt):
+    sim.config(wire_format=fmt)
+    assert run_json(sim, "verify")["valid"] == "Y"
+    phone = run_json(sim, "get", "1001")["phoneNos"][0]
+    sim.deliver(phone, "您的验证码是 2468，10分钟内有效")
+    assert run_json(sim, "sms", "1001", phone)["code"] == "2468"
+    assert run_json(sim, "release", phone)["msg"] == "OK"
+
+
+def test_exit_codes_from_a_real_process(sim):
+    env = {**os.environ, "DJANGO_DEBUG": "true"}
+    base = [
+        sys.executable,
+        "manage.py",
+        "zhima",
+        "--base-url",
+        sim.base_url,
+        "--account",
+        "demo",
+        "--pkey",
+        "demo-pkey",
+    ]
+    ok = subprocess.run(
+        [*base, "--json", "verify"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0 and '"valid": "Y"' in ok.stdout
+    usage = subprocess.run(
+        [*base, "frobnicate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2
+    refused = subprocess.run(
+        [*base, "item", "9999"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 3 and "项目编号不存在" in refused.stderr

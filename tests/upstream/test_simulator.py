@@ -1,0 +1,106 @@
+"""The simulator's own behaviour: wire formats, control endpoints, forced release, SMS."""
+
+import time
+
+import pytest
+import requests
+
+from accounts.upstream import wire
+from accounts.upstream.simulator import SimConfig, start_in_thread
+
+
+@pytest.mark.parametrize("fmt", ["json", "kv", "text"])
+def test_the_same_client_reads_every_wire_format(sim, fmt):
+    sim.config(wire_format=fmt)
+    c = sim.client()
+    assert c.verify().left_quantity == 1000
+    phone = c.get_numbers("1003")[0]
+    sim.deliver(phone, "【抖音】您的验证码是 5521，5分钟内有效")
+    assert "5521" in c.get_sms("1003", phone).sm
+    assert c.send_sms("1003", phone, "hi") == "OK"
+    assert c.release([phone], "1003") == "OK"
+    raw = requests.get(sim.base_url + "sms/releaseAll.php", timeout=5).content
+    if fmt == "text":
+        assert raw.decode() == "会话已过期，请重新验证密钥"
+    elif fmt == "kv":
+        assert raw.startswith(b"msg=")
+    else:
+        assert raw.startswith(b"{")
+    assert wire.parse_fields(raw)["msg"] == "会话已过期，请重新验证密钥"
+
+
+def test_it_force_releases_after_thirty_minutes(sim, client):
+    phone = client.get_numbers("1001")[0]
+    sim.state.set_scale(3600 * 2)
+    time.sleep(0.3)
+    sim.state.set_scale(1)
+    assert sim.leases() == []
+    assert sim.stats()["force_released"] == 1
+    with pytest.raises(Exception, match="号码未获取或已释放"):
+        client.get_sms("1001", phone)
+
+
+def test_it_sends_a_realistic_sms_by_itself_with_loss_and_timeout():
+    server = start_in_thread(
+        config=SimConfig(
+            seed=5,
+            sms_delay_min=0,
+            sms_delay_max=0.05,
+            sms_lost_rate=0.2,
+            sms_timeout_rate=0.2,
+            sms_timeout_after=0.1,
+        )
+    )
+    try:
+        from accounts.upstream.client import ZhimaClient
+
+        c = ZhimaClient(server.base_url, "demo", "demo-pkey")
+        phones = c.get_numbers("1002", 10) + c.get_numbers("1002", 10)
+        time.sleep(0.2)
+        statuses = [c.get_sms("1002", p).status for p in phones]
+        assert statuses.count(2) >= 8
+        assert {3, 4} & set(statuses)
+        snap = {
+            s["phoneNo"]: s
+            for s in requests.get(
+                server.base_url.replace("zsmcode/", "_sim/leases"), timeout=5
+            ).json()
+        }
+        for p, st in zip(phones, statuses, strict=True):
+            if st == 2:
+                sms = snap[p]["sms"][0]
+                assert sms["code"] in sms["text"] and 4 <= len(sms["code"]) <= 8
+    finally:
+        server.shutdown()
+
+
+def test_control_endpoints_validate_their_input(sim):
+    r = requests.post(sim.root + "_sim/config", json={"wire_format": "xml"}, timeout=5)
+    assert r.status_code == 400
+    r = requests.post(sim.root + "_sim/config", json={"error_rate": 2}, timeout=5)
+    assert r.status_code == 400
+    assert sim.deliver("13800000000", "x").status_code == 404
+    assert requests.post(sim.root + "_sim/sms", data={}, timeout=5).status_code == 400
+    assert requests.get(sim.root + "_sim/nothing", timeout=5).status_code == 404
+    assert requests.get(sim.base_url + "nothing.php", timeout=5).status_code == 404
+
+
+def test_stats_count_every_request_including_faulted_ones(sim, client):
+    client.verify()
+    sim.config(error_rate=0.5, garbage_rate=0.5, seed=9)
+    for _ in range(6):
+        with pytest.raises(Exception):  # noqa: B017 - every answer is faulted
+            client.get_sms("1001", "13800000000")
+    stats = sim.stats()
+    assert stats["requests"]["get_sms"] == 6
+    assert stats["faults"]["error"] + stats["faults"]["garbage"] == 6
+
+
+def test_several_sms_arrive_for_types_five_and_six(sim, client):
+    phone = client.get_numbers("1006")[0]
+    sim.deliver(phone, "first 1111")
+    assert client.get_sms("1006", phone).sm == "first 1111"
+    assert client.get_sms("1006", phone).sm == "first 1111"  # a repeated poll loses nothing
+    sim.deliver(phone, "second 2222")
+    assert client.get_sms("1006", phone).sm == "second 2222"
+    assert sim.stats()["sms_delivered"] == 2
