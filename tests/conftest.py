@@ -55,3 +55,78 @@ def client(sim):
     c = sim.client()
     yield c
     c.close()
+
+
+# -- Django personas and a sandbox account on the live simulator -------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients(settings):
+    """Each test gets new upstream clients, and the cache keeps no session across tests."""
+    from django.core.cache import cache
+
+    from accounts.clients import forget_clients
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    forget_clients()
+    cache.clear()
+    yield
+    forget_clients()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, **kw):
+        return django_user_model.objects.create_user(
+            username, f"{username}@example.com", "pw-" + username, **kw
+        )
+
+    return make
+
+
+@pytest.fixture
+def account(db, sim):
+    from accounts.models import DeveloperAccount
+
+    acc = DeveloperAccount(
+        name="Sandbox", upstream_account="demo", base_url=sim.base_url, sandbox=True
+    )
+    acc.set_pkey("demo-pkey")
+    acc.save()
+    return acc
+
+
+@pytest.fixture
+def personas(account, make_user):
+    """owner (manager), member (operator), viewer, and an outsider with an account of its own."""
+    from accounts.models import DeveloperAccount, Membership, Role
+
+    owner, member, viewer, outsider = (
+        make_user(n) for n in ("owner", "member", "viewer", "outsider")
+    )
+    Membership.objects.create(user=owner, account=account, role=Role.MANAGER)
+    Membership.objects.create(user=member, account=account, role=Role.OPERATOR)
+    Membership.objects.create(user=viewer, account=account, role=Role.VIEWER)
+    other = DeveloperAccount(name="Other", upstream_account="other", base_url=account.base_url)
+    other.set_pkey("other-pkey")
+    other.save()
+    Membership.objects.create(user=outsider, account=other, role=Role.MANAGER)
+    return {
+        "owner": owner,
+        "member": member,
+        "viewer": viewer,
+        "outsider": outsider,
+        "other": other,
+    }
+
+
+@pytest.fixture
+def items(account):
+    from accounts.clients import CallContext
+    from leases.catalog import refresh_item
+
+    ctx = CallContext.for_task("test")
+    return {
+        i: refresh_item(account, i, ctx)
+        for i in ("1001", "1002", "1003", "1004", "1005", "1006", "1007")
+    }

@@ -101,8 +101,10 @@ else:
 Q_CLUSTER = {
     "name": "zhima",
     "workers": env_int("Q_WORKERS", 2),
-    "timeout": 60,
-    "retry": 90,  # must exceed timeout, or a slow task runs twice
+    # The poller task runs ZHIMA_POLLER_RUN_SECONDS (55 s) and then hands over; timeout must
+    # exceed that, and retry must exceed timeout or a slow task runs twice.
+    "timeout": 90,
+    "retry": 120,
     "catch_up": False,
     "max_attempts": 1,
     "save_limit": 500,
@@ -195,6 +197,7 @@ ZHIMA_FIELD_KEYS_FILE = env_str(
 ZHIMA_POLL_INTERVAL = env_float("ZHIMA_POLL_INTERVAL", 5.0)
 ZHIMA_POLL_CONCURRENCY = env_int("ZHIMA_POLL_CONCURRENCY", 32)
 ZHIMA_POLLER_RUN_SECONDS = env_float("ZHIMA_POLLER_RUN_SECONDS", 55.0)
+ZHIMA_POLLER_SLOTS = env_int("ZHIMA_POLLER_SLOTS", 1)
 ZHIMA_RELEASE_MARGIN_MINUTES = env_float("ZHIMA_RELEASE_MARGIN_MINUTES", 5.0)
 ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = env_float("ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES", 30.0)
 

@@ -101,7 +101,7 @@ class Command(BaseCommand):
 
     def make_client(self, opts) -> ZhimaClient:
         if opts.get("dev_account"):
-            from accounts.clients import cli_client  # needs the database: import on demand
+            from leases.cli import cli_client  # needs the database: import on demand
 
             return cli_client(opts["dev_account"], base_url=opts.get("base_url"))
         account = opts.get("account") or os.environ.get("ZHIMA_ACCOUNT", "")
@@ -154,6 +154,10 @@ class Command(BaseCommand):
     def do_get(self, client, opts) -> dict:
         if opts["quantity"] < 1:
             self.fail("--quantity must be at least 1", EXIT_USAGE)
+        if opts.get("dev_account"):
+            from leases.cli import lease_via_console
+
+            return {"phoneNos": lease_via_console(opts["dev_account"], opts)}
         numbers = client.get_numbers(
             opts["item"],
             opts["quantity"],
@@ -192,6 +196,10 @@ class Command(BaseCommand):
         phones = [p.strip() for p in opts["phones"].split(",") if p.strip()]
         if not phones:
             self.fail("give at least one number", EXIT_USAGE)
+        if opts.get("dev_account"):
+            from leases.cli import release_via_console
+
+            return {"msg": release_via_console(opts["dev_account"], phones, opts["item"])}
         return {"msg": client.release(phones, opts["item"])}
 
     def do_release_all(self, client, opts) -> dict:

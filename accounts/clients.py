@@ -1,0 +1,131 @@
+"""Upstream clients for stored developer accounts, and the audit hook that writes ``ApiCall``.
+
+One client per developer account per process (pooled connections, one cookie jar). The session
+cookie and its verification time live in Django's cache, so that several worker processes on
+Redis share one upstream session instead of each verifying on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from .models import ApiCall, DeveloperAccount
+from .upstream.client import AuditEvent, SessionStore, ZhimaClient
+
+
+@dataclass
+class CallContext:
+    """Who makes a call and about what; carried by every client call into the audit row.
+
+    ``buffer``: when a list, the audit rows are appended to it for the caller to write in bulk
+    (the poller does this from its HTTP threads); otherwise each row is written at once.
+    """
+
+    actor: str
+    user_id: int | None = None
+    lease_id: int | None = None
+    phone: str = ""
+    buffer: list | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_user(cls, user, **kw) -> CallContext:
+        return cls(actor=user.get_username(), user_id=user.pk, **kw)
+
+    @classmethod
+    def for_task(cls, name: str, **kw) -> CallContext:
+        return cls(actor=f"task:{name}", **kw)
+
+
+def audit_row(account_id: int, event: AuditEvent) -> ApiCall:
+    ctx = event.context if isinstance(event.context, CallContext) else CallContext("unknown")
+    phone = ctx.phone or event.params.get("phoneNo", "")[:32]
+    return ApiCall(
+        created_at=timezone.now(),
+        account_id=account_id,
+        actor=ctx.actor[:150],
+        user_id=ctx.user_id,
+        endpoint=event.endpoint,
+        params=event.params,
+        http_status=event.http_status,
+        latency_ms=event.latency_ms,
+        outcome=event.outcome,
+        msg=event.msg[:2000],
+        raw_body=event.raw_body,
+        lease_id=ctx.lease_id,
+        phone=phone,
+    )
+
+
+class DbAudit:
+    """The client's audit hook for one stored account."""
+
+    def __init__(self, account_id: int):
+        self.account_id = account_id
+
+    def __call__(self, event: AuditEvent) -> None:
+        row = audit_row(self.account_id, event)
+        ctx = event.context
+        if isinstance(ctx, CallContext) and ctx.buffer is not None:
+            ctx.buffer.append(row)
+        else:
+            row.save()
+
+
+class CacheSessionStore(SessionStore):
+    def __init__(self, account_id: int):
+        super().__init__()
+        self.key = f"zhima:session:{account_id}"
+
+    def load(self):
+        data = cache.get(self.key)
+        if not data:
+            return {}, None
+        return dict(data["cookies"]), data["verified_at"]
+
+    def save(self, cookies, verified_at):
+        if verified_at is None:
+            cache.delete(self.key)
+        else:
+            cache.set(self.key, {"cookies": cookies, "verified_at": verified_at}, 15 * 60)
+
+
+_clients: dict[int, tuple[tuple, ZhimaClient]] = {}
+_lock = threading.Lock()
+
+
+def client_for(account: DeveloperAccount) -> ZhimaClient:
+    """The process's client for ``account``; rebuilt when its URL or key changes.
+
+    Raises ``crypto.SecretUnreadable`` when the pkey cannot be decrypted: nothing is sent.
+    """
+    fingerprint = (account.effective_base_url, account.upstream_account, account.pkey_encrypted)
+    with _lock:
+        cached = _clients.get(account.pk)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        client = ZhimaClient(
+            account.effective_base_url,
+            account.upstream_account,
+            account.get_pkey(),
+            connect_timeout=settings.ZHIMA_CONNECT_TIMEOUT,
+            read_timeout=settings.ZHIMA_READ_TIMEOUT,
+            audit=DbAudit(account.pk),
+            session_store=CacheSessionStore(account.pk),
+            pool_size=max(settings.ZHIMA_POLL_CONCURRENCY, 8),
+        )
+        if cached:
+            cached[1].close()
+        _clients[account.pk] = (fingerprint, client)
+        return client
+
+
+def forget_clients() -> None:
+    with _lock:
+        for _, client in _clients.values():
+            client.close()
+        _clients.clear()

@@ -1,0 +1,157 @@
+"""Developer accounts of the upstream, who may use them, and the audit log of every call."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import crypto
+
+
+class DeveloperAccount(models.Model):
+    name = models.CharField(_("display name"), max_length=80, unique=True)
+    upstream_account = models.CharField(_("upstream account"), max_length=120)
+    pkey_encrypted = models.TextField(editable=False)
+    base_url = models.URLField(
+        _("base URL"), blank=True, help_text=_("Empty: the ZHIMA_BASE_URL setting.")
+    )
+    sandbox = models.BooleanField(
+        _("sandbox"), default=False, help_text=_("The account lives on the simulator.")
+    )
+    active = models.BooleanField(_("active"), default=True)
+    quota = models.IntegerField(_("quota"), null=True, blank=True, editable=False)
+    quota_read_at = models.DateTimeField(_("quota read at"), null=True, blank=True, editable=False)
+    low_quota_threshold = models.PositiveIntegerField(_("low-quota threshold"), default=50)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("developer account")
+        verbose_name_plural = _("developer accounts")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_pkey(self, raw: str) -> None:
+        self.pkey_encrypted = crypto.encrypt(raw)
+
+    def get_pkey(self) -> str:
+        """The pkey in clear, for the client only; raises ``SecretUnreadable`` loudly."""
+        return crypto.decrypt(self.pkey_encrypted)
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or settings.ZHIMA_BASE_URL
+
+    @property
+    def quota_low(self) -> bool:
+        return self.quota is not None and self.quota < self.low_quota_threshold
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", _("viewer")
+    OPERATOR = "operator", _("operator")
+    MANAGER = "manager", _("manager")
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.MANAGER: 3}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    account = models.ForeignKey(
+        DeveloperAccount, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role, default=Role.OPERATOR)
+    daily_budget = models.DecimalField(
+        _("daily budget"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    monthly_budget = models.DecimalField(
+        _("monthly budget"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="membership_unique"),
+        ]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("the audit log is append-only")
+
+    def delete(self):
+        raise TypeError("the audit log is append-only")
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", _("ok")
+    REFUSED = "refused", _("refused")
+    TRANSPORT = "transport", _("transport error")
+    UNREADABLE = "unreadable", _("unreadable")
+
+
+class ApiCall(models.Model):
+    """One upstream call, success or failure. Rows are written once and never changed."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    account = models.ForeignKey(
+        DeveloperAccount, on_delete=models.PROTECT, null=True, related_name="api_calls"
+    )
+    actor = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    endpoint = models.CharField(max_length=20)
+    params = models.JSONField(default=dict)
+    http_status = models.PositiveSmallIntegerField(null=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome)
+    msg = models.TextField(blank=True)
+    raw_body = models.TextField(blank=True)
+    lease_id = models.BigIntegerField(null=True, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="apicall_time"),
+            models.Index(fields=["account", "-created_at"], name="apicall_account"),
+            models.Index(fields=["endpoint", "-created_at"], name="apicall_endpoint"),
+            models.Index(fields=["outcome", "-created_at"], name="apicall_outcome"),
+            models.Index(fields=["actor", "-created_at"], name="apicall_actor"),
+            models.Index(fields=["phone"], name="apicall_phone"),
+            models.Index(fields=["lease_id"], name="apicall_lease"),
+        ]
+        verbose_name = _("upstream call")
+        verbose_name_plural = _("upstream calls")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("the audit log is append-only")

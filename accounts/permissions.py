@@ -1,0 +1,79 @@
+"""The one permission gate: who may see and do what on which developer account.
+
+A user sees only the developer accounts they are a member of; within one, the membership's
+role decides: viewer (reads), operator (leases, releases, sends, blacklists), manager (also
+release all). An object of an account the user is not a member of does not exist for them
+(404); an action above their role is forbidden (403). Views, fragments, actions and services
+all go through these functions.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from .models import DeveloperAccount, Membership, Role
+
+
+class SystemActor:
+    """The operator at the server's command line (``manage.py zhima --dev-account``): whoever
+    can run it can read the database and the keys anyway, so the gate lets it act as a
+    manager without a membership or a budget."""
+
+    is_authenticated = True
+    is_active = True
+    pk = None
+    id = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def get_username(self) -> str:
+        return self.name
+
+
+def memberships(user):
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("account")
+
+
+def account_ids(user, role: str = Role.VIEWER) -> list[int]:
+    return [m.account_id for m in memberships(user) if m.allows(role)]
+
+
+def accounts_for(user, role: str = Role.VIEWER):
+    return DeveloperAccount.objects.filter(pk__in=account_ids(user, role))
+
+
+def membership(user, account_id) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, account_id=account_id).first()
+
+
+def require(user, account_id, role: str = Role.VIEWER) -> Membership:
+    """The user's membership of the account, or 404 when none, or 403 when the role is short."""
+    if isinstance(user, SystemActor):
+        return Membership(account_id=account_id, role=Role.MANAGER)
+    m = membership(user, account_id)
+    if m is None:
+        raise Http404("No such developer account")
+    if not m.allows(role):
+        raise PermissionDenied("Your role on this account does not allow this")
+    return m
+
+
+def get_for_user(user, queryset, pk, role: str = Role.VIEWER, account_field: str = "account_id"):
+    """An object whose account the user is a member of (404 otherwise), with the membership.
+
+    ``pk`` may come straight from a URL or form: anything that is not a whole number is a 404.
+    """
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("Bad id") from None
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404("Not found")
+    return obj, require(user, getattr(obj, account_field), role)

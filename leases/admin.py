@@ -1,0 +1,83 @@
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from accounts.clients import CallContext
+
+from . import services
+from .models import ACTIVE_STATES, Item, Lease, LeaseState, Message
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["item_id", "name", "account", "status", "type", "price_raw", "refreshed_at"]
+    list_filter = ["account", "status", "type"]
+    search_fields = ["item_id", "name"]
+    readonly_fields = ["refreshed_at", "tiers"]
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    fields = ["created_at", "direction", "text", "code", "status"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ["phone", "item", "account", "user", "state", "code", "leased_at", "cost"]
+    list_filter = ["state", "account"]
+    search_fields = ["=phone", "=code"]
+    date_hierarchy = "leased_at"
+    show_full_result_count = False
+    list_select_related = ["item", "account", "user"]
+    readonly_fields = [f.name for f in Lease._meta.fields]
+    inlines = [MessageInline]
+    actions = ["release"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Release the selected numbers"), permissions=["change"])
+    def release(self, request, queryset):
+        reason = _("released by %(user)s in the admin") % {"user": request.user.get_username()}
+        ids = list(queryset.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True))
+        services.queue_release(
+            Lease.objects.filter(pk__in=ids, state__in=ACTIVE_STATES), LeaseState.RELEASED, reason
+        )
+        counts = services.release_due(CallContext.for_user(request.user), ids=ids)
+        done = counts.get(LeaseState.RELEASED, 0) + counts.get(LeaseState.EXPIRED, 0)
+        self.message_user(request, _("%(n)s released.") % {"n": done})
+        if counts.get("retry"):
+            self.message_user(
+                request,
+                _("%(n)s could not be released now; retried shortly.") % {"n": counts["retry"]},
+                messages.WARNING,
+            )
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "lease", "direction", "code", "status", "text"]
+    list_filter = ["direction"]
+    search_fields = ["=code", "=lease__phone"]
+    readonly_fields = [
+        "lease",
+        "direction",
+        "text",
+        "digest",
+        "status",
+        "candidates",
+        "code",
+        "created_at",
+    ]
+    list_select_related = ["lease"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,166 @@
+"""The poller: every waiting lease asked for its SMS about every 5 seconds, however many.
+
+django-q2 schedules fire at most about every 30 seconds, and one task per poll would drown the
+broker, so the sub-minute cadence is a loop that runs inside one django-q2 task:
+
+1. A *slot* row (``PollerHeartbeat``) is claimed atomically; a slot whose heartbeat is older
+   than ``STALE`` seconds is free, so a loop killed with its worker is replaced. Several slots
+   (``ZHIMA_POLLER_SLOTS``) run side by side in one or several clusters.
+2. Each tick the loop collects finished polls and writes them in one transaction (leases,
+   messages, audit rows), then claims more due leases up to its capacity
+   (``services.claim_due``: an atomic claim that moves ``next_poll_at`` one interval ahead,
+   with SKIP LOCKED on PostgreSQL) and hands them to a thread pool that shares the account's
+   pooled HTTP connections. A slow answer never holds up the others.
+3. About once a second it beats its heartbeat and runs the auto-release sweep.
+4. After ``ZHIMA_POLLER_RUN_SECONDS`` it gives the slot back and the task enqueues its
+   successor; the every-minute ``ensure_pollers`` schedule restarts any slot that went quiet.
+
+Everything the loop needs is in the database, so a worker that comes back after a crash
+simply claims what is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.clients import CallContext, client_for
+from accounts.crypto import SecretUnreadable
+from accounts.models import DeveloperAccount
+from accounts.upstream.client import UpstreamError
+
+from . import services
+from .models import PollerHeartbeat
+
+log = logging.getLogger(__name__)
+STALE = 15.0
+ACTOR = "poller"
+
+
+class _Failure(UpstreamError):
+    """A poll that could not be made at all (for instance an undecryptable pkey)."""
+
+
+def claim_slot(slot: int, owner: str) -> bool:
+    now = timezone.now()
+    PollerHeartbeat.objects.get_or_create(slot=slot)
+    free = Q(beat_at__isnull=True) | Q(beat_at__lt=now - timedelta(seconds=STALE)) | Q(owner=owner)
+    return bool(PollerHeartbeat.objects.filter(free, slot=slot).update(owner=owner, beat_at=now))
+
+
+def alive_slots() -> set[int]:
+    since = timezone.now() - timedelta(seconds=STALE)
+    return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
+
+
+class Poller:
+    def __init__(
+        self,
+        slot: int = 0,
+        run_seconds: float | None = None,
+        concurrency: int | None = None,
+        tick: float = 0.1,
+    ):
+        self.slot = slot
+        self.owner = uuid.uuid4().hex
+        self.run_seconds = settings.ZHIMA_POLLER_RUN_SECONDS if run_seconds is None else run_seconds
+        self.concurrency = concurrency or settings.ZHIMA_POLL_CONCURRENCY
+        self.tick = tick
+        self.accounts: dict[int, DeveloperAccount] = {}
+        self.inflight: dict[Future, services.Due] = {}
+        self.totals: dict[str, int] = {}
+        self.ctx = CallContext.for_task("auto-release")
+
+    # -- one poll, on a pool thread ------------------------------------------------------------
+
+    def _poll(self, due: services.Due, account: DeveloperAccount):
+        rows: list = []
+        ctx = CallContext.for_task(ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows)
+        try:
+            result = client_for(account).get_sms(due.item_id, due.phone, context=ctx)
+        except UpstreamError as exc:
+            result = exc
+        except SecretUnreadable as exc:
+            log.error("lease %s: %s", due.lease_id, exc)
+            result = _Failure(str(exc))
+        return result, rows
+
+    def _account(self, account_id: int) -> DeveloperAccount:
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = DeveloperAccount.objects.get(pk=account_id)
+            self.accounts[account_id] = account
+        return account
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, int]:
+        if not claim_slot(self.slot, self.owner):
+            return {"skipped": 1}
+        deadline = time.monotonic() + self.run_seconds
+        next_chores = 0.0
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"poll{self.slot}")
+        try:
+            while True:
+                now = time.monotonic()
+                self._collect()
+                if now >= next_chores:
+                    if not self._beat():
+                        log.warning("poller slot %s was taken over; stopping", self.slot)
+                        break
+                    self._add(services.sweep(self.ctx))
+                    self.accounts.clear()  # pick up edited accounts about once a second
+                    next_chores = now + 1.0
+                if now >= deadline:
+                    break
+                room = self.concurrency * 2 - len(self.inflight)
+                if room > 0:
+                    for due in services.claim_due(room):
+                        fut = pool.submit(self._poll, due, self._account(due.account_id))
+                        self.inflight[fut] = due
+                if self.inflight:
+                    wait(list(self.inflight), timeout=self.tick, return_when=FIRST_COMPLETED)
+                else:
+                    time.sleep(self.tick)
+            wait(list(self.inflight), timeout=settings.ZHIMA_READ_TIMEOUT + 5)
+            self._collect()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            PollerHeartbeat.objects.filter(slot=self.slot, owner=self.owner).update(
+                owner="", beat_at=None
+            )
+            close_old_connections()
+        return self.totals
+
+    def _collect(self) -> None:
+        done = [f for f in self.inflight if f.done()]
+        if not done:
+            return
+        results, rows = [], []
+        for fut in done:
+            due = self.inflight.pop(fut)
+            result, audit = fut.result()
+            results.append((due, result))
+            rows.extend(audit)
+        self._add(services.apply_poll_results(results, f"task:{ACTOR}", rows))
+
+    def _beat(self) -> bool:
+        polled = self.totals.pop("_unbeaten", 0)
+        return bool(
+            PollerHeartbeat.objects.filter(slot=self.slot, owner=self.owner).update(
+                beat_at=timezone.now(), polls=F("polls") + polled
+            )
+        )
+
+    def _add(self, counts: dict[str, int]) -> None:
+        for key, value in counts.items():
+            self.totals[key] = self.totals.get(key, 0) + value
+        self.totals["_unbeaten"] = self.totals.get("_unbeaten", 0) + counts.get("polled", 0)

@@ -1,0 +1,74 @@
+"""Rules the services apply that write nothing: errors, budgets, cost estimates, cadence."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.upstream import wire
+from accounts.upstream.client import UpstreamError, UpstreamRefusal
+
+from .models import Item, Lease
+
+NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
+
+
+class ServiceError(Exception):
+    """An action that cannot be done; ``str()`` is shown to the user as is."""
+
+
+class AmbiguousLease(ServiceError):
+    pass
+
+
+def poll_interval() -> timedelta:
+    return timedelta(seconds=settings.ZHIMA_POLL_INTERVAL)
+
+
+def upstream_error(exc: UpstreamError) -> ServiceError:
+    if isinstance(exc, UpstreamRefusal):
+        return ServiceError(exc.msg)
+    return ServiceError(_("The upstream could not be reached: %(reason)s") % {"reason": exc})
+
+
+# ---------------------------------------------------------------------------------------------
+# Leasing
+
+
+def spent(user, account_id: int, since) -> Decimal:
+    total = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since).aggregate(
+        s=Sum("cost")
+    )["s"]
+    return total or Decimal(0)
+
+
+def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
+    """The estimated price of each of the next ``quantity`` numbers (see ``Lease`` docstring)."""
+    tiers = item.tier_list()
+    if not tiers:
+        return [Decimal(0)] * quantity
+    n0 = Lease.objects.filter(item=item).count()
+    return [wire.unit_price(tiers, n0 + i + 1) for i in range(quantity)]
+
+
+def check_budget(membership, user, costs: list[Decimal]) -> None:
+    if user.pk is None:  # the command line's system actor has no budget
+        return
+    now = timezone.localtime()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    want = sum(costs, Decimal(0))
+    for budget, since, label in (
+        (membership.daily_budget, day, _("daily")),
+        (membership.monthly_budget, day.replace(day=1), _("monthly")),
+    ):
+        if budget is not None and spent(user, membership.account_id, since) + want > budget:
+            raise ServiceError(
+                _("This would exceed your %(period)s budget of %(budget)s on this account.")
+                % {"period": label, "budget": budget}
+            )

@@ -1,0 +1,83 @@
+"""django-q2 entry points: thin wrappers that call the poller and the services."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from accounts.clients import CallContext
+from accounts.models import DeveloperAccount
+
+from . import catalog
+from .models import Item
+from .poller import Poller, alive_slots
+from .rules import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def run_poller(slot: int = 0, chain: bool = True) -> dict:
+    """Run the polling loop for one slot, then hand over to a successor task."""
+    totals = Poller(slot).run()
+    if chain and "skipped" not in totals:
+        async_task("leases.tasks.run_poller", slot, task_name=f"poller-{slot}", group="poller")
+    totals.pop("_unbeaten", None)
+    return totals
+
+
+def ensure_pollers() -> list[int]:
+    """Every minute: start a loop for each slot whose heartbeat went quiet."""
+    alive = alive_slots()
+    started = [s for s in range(settings.ZHIMA_POLLER_SLOTS) if s not in alive]
+    for slot in started:
+        async_task("leases.tasks.run_poller", slot, task_name=f"poller-{slot}", group="poller")
+    return started
+
+
+def refresh_quotas() -> dict:
+    """Verify each active account: renews the upstream session and reads the quota."""
+    out = {}
+    for account in DeveloperAccount.objects.filter(active=True):
+        try:
+            out[account.name] = catalog.refresh_quota(account, CallContext.for_task("quota"))
+        except ServiceError as exc:
+            out[account.name] = f"error: {exc}"
+            continue
+        if account.quota_low:
+            log.warning("developer account %s is low on quota: %s left", account, account.quota)
+    return out
+
+
+def refresh_items() -> dict:
+    out = {}
+    for item in Item.objects.select_related("account").filter(account__active=True):
+        try:
+            catalog.refresh_item(item.account, item.item_id, CallContext.for_task("items"))
+            out[f"{item.account_id}:{item.item_id}"] = "ok"
+        except ServiceError as exc:
+            out[f"{item.account_id}:{item.item_id}"] = str(exc)
+    return out
+
+
+SCHEDULES = {
+    "zhima-pollers": ("leases.tasks.ensure_pollers", 1),
+    "zhima-quotas": ("leases.tasks.refresh_quotas", 14),
+    "zhima-items": ("leases.tasks.refresh_items", 60),
+}
+
+
+def ensure_schedules() -> None:
+    """Declare the schedules idempotently (never delete and recreate)."""
+    for name, (func, minutes) in SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+        )
