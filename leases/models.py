@@ -199,7 +199,7 @@ class Lease(models.Model):
         minutes = (
             settings.ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES - settings.ZHIMA_RELEASE_MARGIN_MINUTES
         )
-        return leased_at + timedelta(minutes=max(minutes, 1))
+        return leased_at + timedelta(minutes=max(minutes, 0.01))
 
 
 class Message(models.Model):

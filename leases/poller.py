@@ -4,7 +4,7 @@ django-q2 schedules fire at most about every 30 seconds, and one task per poll w
 broker, so the sub-minute cadence is a loop that runs inside one django-q2 task:
 
 1. A *slot* row (``PollerHeartbeat``) is claimed atomically; a slot whose heartbeat is older
-   than ``STALE`` seconds is free, so a loop killed with its worker is replaced. Several slots
+   than ``ZHIMA_POLLER_STALE_SECONDS`` is free, so a loop killed with its worker is replaced. Several slots
    (``ZHIMA_POLLER_SLOTS``) run side by side in one or several clusters.
 2. Each tick the loop collects finished polls and writes them in one transaction (leases,
    messages, audit rows), then claims more due leases up to its capacity
@@ -28,7 +28,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -41,7 +40,7 @@ from . import services
 from .models import PollerHeartbeat
 
 log = logging.getLogger(__name__)
-STALE = 15.0
+
 ACTOR = "poller"
 
 
@@ -52,12 +51,13 @@ class _Failure(UpstreamError):
 def claim_slot(slot: int, owner: str) -> bool:
     now = timezone.now()
     PollerHeartbeat.objects.get_or_create(slot=slot)
-    free = Q(beat_at__isnull=True) | Q(beat_at__lt=now - timedelta(seconds=STALE)) | Q(owner=owner)
+    stale = now - timedelta(seconds=settings.ZHIMA_POLLER_STALE_SECONDS)
+    free = Q(beat_at__isnull=True) | Q(beat_at__lt=stale) | Q(owner=owner)
     return bool(PollerHeartbeat.objects.filter(free, slot=slot).update(owner=owner, beat_at=now))
 
 
 def alive_slots() -> set[int]:
-    since = timezone.now() - timedelta(seconds=STALE)
+    since = timezone.now() - timedelta(seconds=settings.ZHIMA_POLLER_STALE_SECONDS)
     return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
 
 
@@ -137,7 +137,6 @@ class Poller:
             PollerHeartbeat.objects.filter(slot=self.slot, owner=self.owner).update(
                 owner="", beat_at=None
             )
-            close_old_connections()
         return self.totals
 
     def _collect(self) -> None:

@@ -92,7 +92,7 @@ def lease_numbers(
     try:
         with transaction.atomic():
             req = LeaseRequest.objects.create(
-                key=key, account=account, item=item, user=user, quantity=quantity, params=params
+                key=key, account=account, item=item, user_id=user.pk, quantity=quantity, params=params
             )
     except IntegrityError:
         return LeaseRequest.objects.get(key=key)
@@ -135,7 +135,7 @@ def lease_numbers(
                 item=item,
                 request=req,
                 phone=number,
-                user=user,
+                user_id=user.pk,
                 leased_at=now,
                 next_poll_at=now + poll_interval(),
                 wait_deadline=now + wait,

@@ -51,7 +51,7 @@ def sim():
 
 
 @pytest.fixture
-def client(sim):
+def zclient(sim):
     c = sim.client()
     yield c
     c.close()

@@ -1,4 +1,4 @@
-"""The client against the live simulator over loopback HTTP."""
+"""The zclient against the live simulator over loopback HTTP."""
 
 import logging
 import socket
@@ -16,32 +16,32 @@ from accounts.upstream.client import (
 )
 
 
-def test_it_verifies_and_reads_the_quota(client):
-    result = client.verify()
+def test_it_verifies_and_reads_the_quota(zclient):
+    result = zclient.verify()
     assert result.valid is True
     assert result.left_quantity == 1000
 
 
-def test_it_runs_all_eight_endpoints(sim, client):
-    details = client.item_details("1005")
+def test_it_runs_all_eight_endpoints(sim, zclient):
+    details = zclient.item_details("1005")
     assert details.status == 1 and details.type == 5 and len(details.tiers) == 3
-    numbers = client.get_numbers("1005", 2)
+    numbers = zclient.get_numbers("1005", 2)
     assert len(numbers) == 2 and all(n.isdigit() for n in numbers)
-    assert client.get_sms("1005", numbers[0]).status == 1
+    assert zclient.get_sms("1005", numbers[0]).status == 1
     assert sim.deliver(numbers[0], "【支付宝】验证码 482913，5分钟内有效").status_code == 200
-    sms = client.get_sms("1005", numbers[0])
+    sms = zclient.get_sms("1005", numbers[0])
     assert sms.status == 2 and "482913" in sms.sm
-    assert client.send_sms("1005", numbers[0], "hello") == "OK"
+    assert zclient.send_sms("1005", numbers[0], "hello") == "OK"
     with pytest.raises(UpstreamRefusal):  # not delivered yet: "发送中"
-        client.send_status("1005", numbers[0])
+        zclient.send_status("1005", numbers[0])
     sim.state.set_scale(1000)
     time.sleep(0.01)
-    assert client.send_status("1005", numbers[0]) == "OK"
+    assert zclient.send_status("1005", numbers[0]) == "OK"
     sim.state.set_scale(1)
-    assert client.block("1005", numbers[0]) == "OK"
-    assert client.release([numbers[1]], "1005") == "OK"
-    more = client.get_numbers("1001")
-    assert client.release_all() == "OK"
+    assert zclient.block("1005", numbers[0]) == "OK"
+    assert zclient.release([numbers[1]], "1005") == "OK"
+    more = zclient.get_numbers("1001")
+    assert zclient.release_all() == "OK"
     assert sim.leases() == []
     stats = sim.stats()
     assert stats["numbers_leased"] == 3
@@ -51,10 +51,10 @@ def test_it_runs_all_eight_endpoints(sim, client):
     assert more[0] not in numbers
 
 
-def test_it_groups_releases_per_item(sim, client):
-    a = client.get_numbers("1002", 2)
-    b = client.get_numbers("1001")
-    results = client.release_grouped([("1002", a[0]), ("1001", b[0]), ("1002", a[1])])
+def test_it_groups_releases_per_item(sim, zclient):
+    a = zclient.get_numbers("1002", 2)
+    b = zclient.get_numbers("1001")
+    results = zclient.release_grouped([("1002", a[0]), ("1001", b[0]), ("1002", a[1])])
     assert results == {"1002": "OK", "1001": "OK"}
     assert sim.stats()["requests"]["release"] == 2
 
@@ -73,9 +73,9 @@ def test_it_groups_releases_per_item(sim, client):
         (lambda c: c.item_details("9999"), "项目编号不存在"),
     ],
 )
-def test_it_carries_the_upstream_refusal_verbatim(client, call, msg):
+def test_it_carries_the_upstream_refusal_verbatim(zclient, call, msg):
     with pytest.raises(UpstreamRefusal) as info:
-        call(client)
+        call(zclient)
     assert msg in info.value.msg
     assert msg in str(info.value)
 
@@ -93,31 +93,31 @@ def test_it_refuses_an_abnormal_account(sim):
         sim.client("frozen", "frozen-pkey").get_numbers("1001")
 
 
-def test_it_refuses_a_busy_or_blacklisted_specific_number(client):
-    phone = client.get_numbers("1001")[0]
+def test_it_refuses_a_busy_or_blacklisted_specific_number(zclient):
+    phone = zclient.get_numbers("1001")[0]
     with pytest.raises(UpstreamRefusal, match="号码已被占用"):
-        client.get_numbers("1001", phone_no=phone)
-    client.block("1001", phone)
+        zclient.get_numbers("1001", phone_no=phone)
+    zclient.block("1001", phone)
     with pytest.raises(UpstreamRefusal, match="已被拉黑"):
-        client.get_numbers("1001", phone_no=phone)
+        zclient.get_numbers("1001", phone_no=phone)
     # the same number stays available for another item
-    assert client.get_numbers("1003", phone_no=phone) == [phone]
+    assert zclient.get_numbers("1003", phone_no=phone) == [phone]
 
 
-def test_it_filters_by_area_carrier_and_international(sim, client):
-    intl = client.get_numbers("1002", 3, international=True)
+def test_it_filters_by_area_carrier_and_international(sim, zclient):
+    intl = zclient.get_numbers("1002", 3, international=True)
     assert all(n.startswith("+") for n in intl)
-    unicom = client.get_numbers("1002", 3, carrier=2)
+    unicom = zclient.get_numbers("1002", 3, carrier=2)
     assert all(n[:3] in {"130", "131", "132", "155", "156", "185", "186"} for n in unicom)
-    area = client.get_numbers("1002", 2, area_code="0755")
+    area = zclient.get_numbers("1002", 2, area_code="0755")
     assert all(sim.state.numbers[n][1] == "0755" for n in area)
 
 
-def test_it_reports_no_numbers_left(sim, client):
+def test_it_reports_no_numbers_left(sim, zclient):
     sim.config(pool_per_carrier=0)  # the pool is built at start; empty it by leasing instead
     sim.state.pool = sim.state.pool[:3]
     with pytest.raises(UpstreamRefusal, match="号码余量不足"):
-        client.get_numbers("1002", 10, international=False, area_code="010", carrier=1)
+        zclient.get_numbers("1002", 10, international=False, area_code="010", carrier=1)
 
 
 def test_it_refuses_when_the_quota_is_exhausted(sim):
@@ -129,8 +129,8 @@ def test_it_refuses_when_the_quota_is_exhausted(sim):
     assert c.verify().left_quantity == 0
 
 
-def test_it_charges_the_quota_by_tier_price(sim, client):
-    client.get_numbers("1002", 10)  # 10 × 0.2
+def test_it_charges_the_quota_by_tier_price(sim, zclient):
+    zclient.get_numbers("1002", 10)  # 10 × 0.2
     assert sim.state.accounts["demo"].balance == 998
 
 
@@ -163,35 +163,35 @@ def test_connection_refused_is_a_clear_transport_error():
     assert events[0].outcome == "transport"
 
 
-def test_http_500_is_a_transport_error(sim, client):
-    client.verify()
+def test_http_500_is_a_transport_error(sim, zclient):
+    zclient.verify()
     sim.config(error_rate=1.0)
     with pytest.raises(TransportError) as info:
-        client.get_numbers("1001")
+        zclient.get_numbers("1001")
     assert info.value.http_status == 500
     assert sim.stats()["requests"]["get_numbers"] == 1
 
 
-def test_a_garbage_body_is_unreadable_and_kept(sim, client):
-    client.verify()
+def test_a_garbage_body_is_unreadable_and_kept(sim, zclient):
+    zclient.verify()
     sim.config(garbage_rate=1.0, seed=3)
     events = []
-    client.audit = events.append
+    zclient.audit = events.append
     for _ in range(4):
         with pytest.raises(UnreadableResponse):
-            client.get_sms("1001", "13800000000")
+            zclient.get_sms("1001", "13800000000")
     assert {e.outcome for e in events} == {"unreadable"}
     assert any("Bad Gateway" in e.raw_body or "leftQuan" in e.raw_body for e in events)
 
 
-def test_session_expiry_causes_exactly_one_reverify_and_repeat(sim, client):
+def test_session_expiry_causes_exactly_one_reverify_and_repeat(sim, zclient):
     events = []
-    client.audit = events.append
-    phone = client.get_numbers("1001")[0]
+    zclient.audit = events.append
+    phone = zclient.get_numbers("1001")[0]
     sim.state.set_scale(2000)  # 15 minutes pass in under half a second
     time.sleep(0.5)
     sim.state.set_scale(1)
-    assert client.get_sms("1001", phone).status in (1, 3, 4)
+    assert zclient.get_sms("1001", phone).status in (1, 3, 4)
     names = [(e.endpoint, e.outcome) for e in events]
     assert names[-3:] == [("get_sms", "refused"), ("verify", "ok"), ("get_sms", "ok")]
     assert sim.stats()["requests"]["verify"] == 2

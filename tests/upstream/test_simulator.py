@@ -29,15 +29,15 @@ def test_the_same_client_reads_every_wire_format(sim, fmt):
     assert wire.parse_fields(raw)["msg"] == "会话已过期，请重新验证密钥"
 
 
-def test_it_force_releases_after_thirty_minutes(sim, client):
-    phone = client.get_numbers("1001")[0]
+def test_it_force_releases_after_thirty_minutes(sim, zclient):
+    phone = zclient.get_numbers("1001")[0]
     sim.state.set_scale(3600 * 2)
     time.sleep(0.3)
     sim.state.set_scale(1)
     assert sim.leases() == []
     assert sim.stats()["force_released"] == 1
     with pytest.raises(Exception, match="号码未获取或已释放"):
-        client.get_sms("1001", phone)
+        zclient.get_sms("1001", phone)
 
 
 def test_it_sends_a_realistic_sms_by_itself_with_loss_and_timeout():
@@ -85,22 +85,22 @@ def test_control_endpoints_validate_their_input(sim):
     assert requests.get(sim.base_url + "nothing.php", timeout=5).status_code == 404
 
 
-def test_stats_count_every_request_including_faulted_ones(sim, client):
-    client.verify()
+def test_stats_count_every_request_including_faulted_ones(sim, zclient):
+    zclient.verify()
     sim.config(error_rate=0.5, garbage_rate=0.5, seed=9)
     for _ in range(6):
         with pytest.raises(Exception):  # noqa: B017 - every answer is faulted
-            client.get_sms("1001", "13800000000")
+            zclient.get_sms("1001", "13800000000")
     stats = sim.stats()
     assert stats["requests"]["get_sms"] == 6
     assert stats["faults"]["error"] + stats["faults"]["garbage"] == 6
 
 
-def test_several_sms_arrive_for_types_five_and_six(sim, client):
-    phone = client.get_numbers("1006")[0]
+def test_several_sms_arrive_for_types_five_and_six(sim, zclient):
+    phone = zclient.get_numbers("1006")[0]
     sim.deliver(phone, "first 1111")
-    assert client.get_sms("1006", phone).sm == "first 1111"
-    assert client.get_sms("1006", phone).sm == "first 1111"  # a repeated poll loses nothing
+    assert zclient.get_sms("1006", phone).sm == "first 1111"
+    assert zclient.get_sms("1006", phone).sm == "first 1111"  # a repeated poll loses nothing
     sim.deliver(phone, "second 2222")
-    assert client.get_sms("1006", phone).sm == "second 2222"
+    assert zclient.get_sms("1006", phone).sm == "second 2222"
     assert sim.stats()["sms_delivered"] == 2

@@ -1,0 +1,63 @@
+"""The admin: the pkey is write-only, verify now, and the audit log is read-only."""
+
+import pytest
+
+from accounts.models import ApiCall, DeveloperAccount
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "", "pw-root-123")
+    client.force_login(admin)
+    return client
+
+
+def test_the_pkey_field_never_renders_its_value(admin_client, account):
+    page = admin_client.get(f"/admin/accounts/developeraccount/{account.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'name="pkey"' in body
+    assert "demo-pkey" not in body and account.pkey_encrypted not in body
+
+
+def test_a_new_account_needs_a_pkey_and_stores_it_encrypted(admin_client):
+    form = {"name": "Team", "upstream_account": "team", "base_url": "", "active": "on",
+            "low_quota_threshold": "10", "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0"}
+    page = admin_client.post("/admin/accounts/developeraccount/add/", form)
+    assert page.status_code == 200 and "needs its pkey" in page.content.decode()
+    page = admin_client.post("/admin/accounts/developeraccount/add/", {**form, "pkey": "s3cret"})
+    assert page.status_code == 302
+    acc = DeveloperAccount.objects.get(name="Team")
+    assert acc.get_pkey() == "s3cret" and "s3cret" not in acc.pkey_encrypted
+
+
+def test_verify_now_shows_the_quota(admin_client, account, sim):
+    page = admin_client.post(
+        "/admin/accounts/developeraccount/",
+        {"action": "verify_now", "_selected_action": [account.pk]},
+        follow=True,
+    )
+    assert "verified, quota 1000" in page.content.decode()
+    assert ApiCall.objects.get().actor == "root"
+
+
+def test_the_audit_log_cannot_be_added_changed_or_deleted(admin_client, account, sim):
+    from accounts.clients import client_for
+
+    client_for(account).verify()
+    call = ApiCall.objects.get()
+    assert admin_client.get("/admin/accounts/apicall/").status_code == 200
+    assert admin_client.get("/admin/accounts/apicall/add/").status_code == 403
+    page = admin_client.get(f"/admin/accounts/apicall/{call.pk}/change/")
+    assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split(
+        "<form", 2
+    )[-1].split("</form>")[0].replace('type="submit" value="Search"', "")
+    assert admin_client.post(f"/admin/accounts/apicall/{call.pk}/delete/").status_code == 403
+    with pytest.raises(TypeError):
+        call.save()
+    with pytest.raises(TypeError):
+        ApiCall.objects.all().delete()
+    with pytest.raises(TypeError):
+        ApiCall.objects.update(msg="x")
+    assert admin_client.get("/admin/accounts/apicall/?q=13800000000").status_code == 200

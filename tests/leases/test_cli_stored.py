@@ -1,0 +1,75 @@
+"""``manage.py zhima --dev-account``: a stored account, audit rows, leases the poller watches."""
+
+import json
+from io import StringIO
+
+from django.core.management import call_command
+
+from accounts.models import ApiCall, DeveloperAccount, Membership
+from leases.models import Lease, LeaseState
+from leases.poller import Poller
+
+
+def run(*args):
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("zhima", "--dev-account", "Sandbox", "--json", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_stored_account_leases_through_the_console_and_is_audited(account, sim, settings):
+    settings.ZHIMA_POLL_INTERVAL = 0.3
+    code, out, err = run("get", "1001")
+    assert code == 0, err
+    phone = json.loads(out)["phoneNos"][0]
+    lease = Lease.objects.get(phone=phone)
+    assert lease.user is None and lease.state == LeaseState.WAITING
+    sim.deliver(phone, "【微信】您的验证码是 918273，5分钟内有效")
+    Poller(run_seconds=1.0).run()
+    lease.refresh_from_db()
+    assert lease.code == "918273" and lease.state == LeaseState.RELEASED
+    calls = ApiCall.objects.filter(endpoint="get_numbers").get()
+    assert calls.actor.startswith("cli:")
+    code, out, _ = run("verify")
+    assert json.loads(out)["valid"] == "Y"
+    assert ApiCall.objects.filter(endpoint="verify").count() == sim.stats()["requests"]["verify"]
+
+
+def test_release_through_a_stored_account_ends_the_lease(account, sim):
+    code, out, _ = run("get", "1002", "--quantity", "2")
+    phones = json.loads(out)["phoneNos"]
+    code, out, err = run("release", ",".join(phones), "--item", "1002")
+    assert code == 0, err
+    assert set(Lease.objects.values_list("state", flat=True)) == {"released"}
+    assert sim.leases() == []
+
+
+def test_an_unknown_stored_account_is_a_usage_error(db):
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("zhima", "--dev-account", "Nope", "verify", stdout=out, stderr=err)
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "no developer account named 'Nope'" in err.getvalue()
+
+
+def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monkeypatch):
+    settings.ZHIMA_BASE_URL = sim.base_url
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    out = StringIO()
+    call_command("bootstrap", stdout=out)
+    assert "password" in out.getvalue()
+    sandbox = DeveloperAccount.objects.get(name="Sandbox")
+    assert sandbox.sandbox and sandbox.quota == 1000
+    assert sandbox.items.count() == 8
+    assert Membership.objects.get(account=sandbox).role == "manager"
+    again = StringIO()
+    call_command("bootstrap", stdout=again)
+    assert "password" not in again.getvalue()
+    assert DeveloperAccount.objects.count() == 1
+    from django_q.models import Schedule
+
+    assert Schedule.objects.filter(name__startswith="zhima-").count() == 3

@@ -1,0 +1,80 @@
+"""The real django-q2 cluster: the poller survives a killed cluster and finishes its work."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as dj_settings
+from django_q.tasks import async_task
+
+from leases import services
+from leases.models import Lease, LeaseState
+from leases.tasks import ensure_schedules
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def start_cluster(sim):
+    db = dj_settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "ZHIMA_POLL_INTERVAL": "0.5",
+        "ZHIMA_POLLER_RUN_SECONDS": "3",
+        "ZHIMA_POLLER_STALE_SECONDS": "2",
+        "Q_WORKERS": "2",
+    }
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_leases_complete_after_the_cluster_is_killed_and_restarted(personas, items, sim, settings):
+    settings.ZHIMA_POLL_INTERVAL = 0.5
+    sim.config(sms_delay_min=9, sms_delay_max=10, auto_sms=True, sms_lost_rate=0,
+               sms_timeout_rate=0, seed=11)
+    req = services.lease_numbers(personas["member"], items["1002"], key="r", quantity=4)
+    ensure_schedules()
+    async_task("leases.tasks.run_poller", 0)
+    cluster = start_cluster(sim)
+    try:
+        assert wait_for(lambda: Lease.objects.filter(polls__gt=0).exists(), 30)
+        os.killpg(cluster.pid, signal.SIGKILL)  # mid-work: leases still waiting
+        cluster.wait(10)
+        assert Lease.objects.filter(state=LeaseState.WAITING).exists(), list(
+            Lease.objects.values_list("state", "end_reason", "polls")
+        )
+        cluster = start_cluster(sim)
+        async_task("leases.tasks.ensure_pollers")
+        done = wait_for(
+            lambda: not Lease.objects.filter(request=req).exclude(state="released").exists(), 60
+        )
+        assert done, list(Lease.objects.values_list("state", "polls"))
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait(10)
+    codes = {x["phoneNo"]: x for x in sim.leases()}
+    assert codes == {}  # every number was released
+    for lease in Lease.objects.filter(request=req):
+        assert lease.code and lease.messages.get().code == lease.code

@@ -1,0 +1,119 @@
+"""The poller at a small scale, auto-release under a fast clock, and audit completeness."""
+
+from collections import Counter, defaultdict
+
+import pytest
+
+from accounts.models import ApiCall
+from leases import services
+from leases.models import Lease, LeaseState, Message
+from leases.poller import Poller
+
+
+@pytest.fixture
+def fast(settings):
+    settings.ZHIMA_POLL_INTERVAL = 0.5
+    settings.ZHIMA_READ_TIMEOUT = 0.3
+    return settings
+
+
+def lease(personas, item, key, quantity=1):
+    req = services.lease_numbers(personas["member"], item, key=key, quantity=quantity)
+    return list(Lease.objects.filter(request=req))
+
+
+def test_every_waiting_lease_is_polled_at_the_cadence(personas, items, sim, fast):
+    leases = lease(personas, items["1002"], "a", 10) + lease(personas, items["1005"], "b", 10)
+    Lease.objects.update(next_poll_at=leases[0].leased_at)
+    Poller(run_seconds=2.6, concurrency=8).run()
+    times = defaultdict(list)
+    for call in ApiCall.objects.filter(endpoint="get_sms").order_by("created_at"):
+        times[call.phone].append(call.created_at)
+    assert set(times) == {x.phone for x in leases}
+    for stamps in times.values():
+        assert 5 <= len(stamps) <= 7  # 2.6 s at 0.5 s
+        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        assert max(gaps) < 0.9
+    assert all(x.polls >= 5 for x in Lease.objects.all())
+
+
+def test_a_received_sms_gives_the_right_code_and_releases(personas, items, sim, fast):
+    (one,) = lease(personas, items["1001"], "c")
+    sim.deliver(one.phone, "【微信】验证码 604218，5分钟内有效。客服电话4008123123，订单¥35.20")
+    Poller(run_seconds=1.5).run()
+    one.refresh_from_db()
+    assert one.code == "604218"
+    assert one.state == LeaseState.RELEASED and one.end_reason == "code received"
+    msg = Message.objects.get(lease=one)
+    assert msg.code == "604218" and "4008123123" not in msg.candidates[:1]
+    assert sim.leases() == []
+
+
+def test_several_sms_items_keep_receiving(personas, items, sim, fast):
+    (one,) = lease(personas, items["1005"], "d")
+    sim.deliver(one.phone, "第一条 验证码 1111")
+    Poller(run_seconds=1.2).run()
+    one.refresh_from_db()
+    assert one.state == LeaseState.RECEIVED and one.code == "1111"
+    services.keep_waiting(personas["member"], one)
+    sim.deliver(one.phone, "第二条 验证码 2222")
+    Poller(run_seconds=1.2).run()
+    one.refresh_from_db()
+    assert one.state == LeaseState.RECEIVED and one.code == "2222"
+    assert list(Message.objects.filter(lease=one).values_list("code", flat=True)) == [
+        "1111",
+        "2222",
+    ]
+
+
+def test_lost_and_timed_out_sms_end_the_lease_and_release(personas, items, sim, fast):
+    sim.config(sms_lost_rate=0.5, sms_timeout_rate=0.5, sms_delay_min=0, sms_delay_max=0.1,
+               sms_timeout_after=0.2)
+    leases = lease(personas, items["1002"], "e", 6)
+    Poller(run_seconds=1.8).run()
+    states = Counter(Lease.objects.values_list("state", flat=True))
+    assert states["failed"] + states["expired"] == 6
+    assert sim.leases() == []
+
+
+def test_no_number_reaches_the_forced_release(personas, items, sim, fast):
+    # 30 simulated minutes pass in 3 seconds; the console's deadline is scaled the same way.
+    sim.config(time_scale=600, sms_lost_rate=0, sms_timeout_rate=0)
+    fast.ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = 30 / 600
+    fast.ZHIMA_RELEASE_MARGIN_MINUTES = 1.2 / 60
+    for item in ("1001", "1003", "1005"):
+        lease(personas, items[item], "f" + item)
+    Poller(run_seconds=3.5).run()
+    assert set(Lease.objects.values_list("state", flat=True)) == {"released"}
+    assert sim.stats()["force_released"] == 0
+    assert sim.leases() == []
+
+
+def test_the_wait_limit_expires_a_silent_lease(personas, items, sim, fast):
+    items["1001"].wait_limit_seconds = 1
+    items["1001"].save()
+    (one,) = lease(personas, items["1001"], "g")
+    Poller(run_seconds=1.8).run()
+    one.refresh_from_db()
+    assert one.state == LeaseState.EXPIRED and "wait limit" in one.end_reason
+    assert sim.leases() == []
+
+
+def test_audit_rows_equal_the_simulators_requests_even_under_faults(personas, items, sim, fast):
+    lease(personas, items["1002"], "h", 10)
+    sim.config(timeout_rate=0.1, timeout_seconds=0.5, garbage_rate=0.1, error_rate=0.1, seed=4)
+    Poller(run_seconds=2.5, concurrency=6).run()
+    sim.config(timeout_rate=0, garbage_rate=0, error_rate=0)
+    services.release_all(personas["owner"], items["1002"].account)
+    served = sim.stats()["requests"]
+    stored = Counter(ApiCall.objects.values_list("endpoint", flat=True))
+    assert dict(stored) == served
+    outcomes = Counter(ApiCall.objects.values_list("outcome", flat=True))
+    assert outcomes["transport"] > 0 and outcomes["unreadable"] > 0
+
+
+def test_a_second_poller_on_the_same_slot_stands_aside(personas, items, sim, fast):
+    from leases.poller import claim_slot
+
+    assert claim_slot(0, "someone-else")
+    assert Poller(slot=0, run_seconds=0.5).run() == {"skipped": 1}
