@@ -4,8 +4,8 @@ django-q2 schedules fire at most about every 30 seconds, and one task per poll w
 broker, so the sub-minute cadence is a loop that runs inside one django-q2 task:
 
 1. A *slot* row (``PollerHeartbeat``) is claimed atomically; a slot whose heartbeat is older
-   than ``ZHIMA_POLLER_STALE_SECONDS`` is free, so a loop killed with its worker is replaced. Several slots
-   (``ZHIMA_POLLER_SLOTS``) run side by side in one or several clusters.
+   than ``ZHIMA_POLLER_STALE_SECONDS`` is free, so a loop killed with its worker is replaced.
+   Several slots (``ZHIMA_POLLER_SLOTS``) run side by side in one or several clusters.
 2. Each tick the loop collects finished polls and writes them in one transaction (leases,
    messages, audit rows), then claims more due leases up to its capacity
    (``services.claim_due``: an atomic claim that moves ``next_poll_at`` one interval ahead,

@@ -92,7 +92,12 @@ def lease_numbers(
     try:
         with transaction.atomic():
             req = LeaseRequest.objects.create(
-                key=key, account=account, item=item, user_id=user.pk, quantity=quantity, params=params
+                key=key,
+                account=account,
+                item=item,
+                user_id=user.pk,
+                quantity=quantity,
+                params=params,
             )
     except IntegrityError:
         return LeaseRequest.objects.get(key=key)

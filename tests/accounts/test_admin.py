@@ -21,9 +21,15 @@ def test_the_pkey_field_never_renders_its_value(admin_client, account):
 
 
 def test_a_new_account_needs_a_pkey_and_stores_it_encrypted(admin_client):
-    form = {"name": "Team", "upstream_account": "team", "base_url": "", "active": "on",
-            "low_quota_threshold": "10", "memberships-TOTAL_FORMS": "0",
-            "memberships-INITIAL_FORMS": "0"}
+    form = {
+        "name": "Team",
+        "upstream_account": "team",
+        "base_url": "",
+        "active": "on",
+        "low_quota_threshold": "10",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
     page = admin_client.post("/admin/accounts/developeraccount/add/", form)
     assert page.status_code == 200 and "needs its pkey" in page.content.decode()
     page = admin_client.post("/admin/accounts/developeraccount/add/", {**form, "pkey": "s3cret"})

@@ -32,12 +32,14 @@ def start_cluster(sim):
     if db["ENGINE"].endswith("sqlite3"):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -52,8 +54,14 @@ def wait_for(predicate, seconds):
 
 def test_leases_complete_after_the_cluster_is_killed_and_restarted(personas, items, sim, settings):
     settings.ZHIMA_POLL_INTERVAL = 0.5
-    sim.config(sms_delay_min=9, sms_delay_max=10, auto_sms=True, sms_lost_rate=0,
-               sms_timeout_rate=0, seed=11)
+    sim.config(
+        sms_delay_min=9,
+        sms_delay_max=10,
+        auto_sms=True,
+        sms_lost_rate=0,
+        sms_timeout_rate=0,
+        seed=11,
+    )
     req = services.lease_numbers(personas["member"], items["1002"], key="r", quantity=4)
     ensure_schedules()
     async_task("leases.tasks.run_poller", 0)

@@ -1,6 +1,7 @@
 """The poller at a small scale, auto-release under a fast clock, and audit completeness."""
 
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_every_waiting_lease_is_polled_at_the_cadence(personas, items, sim, fast
     assert set(times) == {x.phone for x in leases}
     for stamps in times.values():
         assert 5 <= len(stamps) <= 7  # 2.6 s at 0.5 s
-        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in pairwise(stamps)]
         assert max(gaps) < 0.9
     assert all(x.polls >= 5 for x in Lease.objects.all())
 
@@ -67,9 +68,14 @@ def test_several_sms_items_keep_receiving(personas, items, sim, fast):
 
 
 def test_lost_and_timed_out_sms_end_the_lease_and_release(personas, items, sim, fast):
-    sim.config(sms_lost_rate=0.5, sms_timeout_rate=0.5, sms_delay_min=0, sms_delay_max=0.1,
-               sms_timeout_after=0.2)
-    leases = lease(personas, items["1002"], "e", 6)
+    sim.config(
+        sms_lost_rate=0.5,
+        sms_timeout_rate=0.5,
+        sms_delay_min=0,
+        sms_delay_max=0.1,
+        sms_timeout_after=0.2,
+    )
+    lease(personas, items["1002"], "e", 6)
     Poller(run_seconds=1.8).run()
     states = Counter(Lease.objects.values_list("state", flat=True))
     assert states["failed"] + states["expired"] == 6

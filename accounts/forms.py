@@ -1,0 +1,51 @@
+"""Filters of the audit log."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import DeveloperAccount, Outcome
+
+
+class DateRangeMixin(forms.Form):
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+ENDPOINTS = [
+    "verify",
+    "details",
+    "get_numbers",
+    "get_sms",
+    "send_sms",
+    "send_status",
+    "release",
+    "release_all",
+    "block",
+]
+
+
+class AuditFilter(DateRangeMixin):
+    account = forms.ModelChoiceField(
+        queryset=DeveloperAccount.objects.none(),
+        required=False,
+        label=_("Account"),
+        empty_label=_("all"),
+    )
+    endpoint = forms.ChoiceField(
+        label=_("Endpoint"), required=False, choices=[("", _("all"))] + [(e, e) for e in ENDPOINTS]
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), required=False, choices=[("", _("all")), *Outcome.choices]
+    )
+    actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
+    phone = forms.CharField(label=_("Number"), required=False, max_length=32)
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()

@@ -1,0 +1,128 @@
+"""Forms of the console: they normalise input; bad input is a form error, never a 500."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import DateRangeMixin
+from accounts.models import DeveloperAccount
+
+from .models import Item, LeaseState
+
+CARRIERS = [
+    ("", _("any carrier")),
+    ("1", _("China Mobile")),
+    ("2", _("China Unicom")),
+    ("3", _("China Telecom")),
+]
+
+
+class LeaseForm(forms.Form):
+    item = forms.ModelChoiceField(
+        queryset=Item.objects.none(), label=_("Item"), empty_label=_("Choose an item")
+    )
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10, initial=1)
+    carrier = forms.ChoiceField(label=_("Carrier"), choices=CARRIERS, required=False)
+    area_code = forms.CharField(
+        label=_("Area code"),
+        required=False,
+        max_length=6,
+        help_text=_("Digits, e.g. 0755; empty for any."),
+    )
+    international = forms.BooleanField(label=_("International number"), required=False)
+    phone = forms.CharField(
+        label=_("A specific number"),
+        required=False,
+        max_length=20,
+        help_text=_("Empty for a random number."),
+    )
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        qs = Item.objects.filter(
+            account__in=accounts or DeveloperAccount.objects.none(), account__active=True
+        ).select_related("account")
+        self.fields["item"].queryset = qs.order_by("account__name", "item_id")
+        self.fields["item"].label_from_instance = lambda i: (
+            f"{i.account.name} · {i.item_id} {i.name}"
+        )
+        if not self.is_bound:
+            self.initial["key"] = uuid.uuid4().hex
+
+    def clean_area_code(self):
+        value = self.cleaned_data["area_code"].strip()
+        if value and not re.fullmatch(r"\d{2,6}", value):
+            raise forms.ValidationError(_("An area code is 2 to 6 digits."))
+        return value
+
+    def clean_phone(self):
+        value = re.sub(r"[\s-]", "", self.cleaned_data["phone"])
+        if value and not re.fullmatch(r"\+?\d{5,20}", value):
+            raise forms.ValidationError(_("A number is 5 to 20 digits, with an optional +."))
+        return value
+
+    def clean_key(self):
+        value = self.cleaned_data["key"]
+        if not re.fullmatch(r"[0-9a-f]{32}", value):
+            raise forms.ValidationError(_("The form expired; please submit it again."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        item, quantity = data.get("item"), data.get("quantity")
+        if item and quantity and quantity > item.max_per_request:
+            self.add_error(
+                "quantity",
+                _("This item allows %(n)s number(s) per request.") % {"n": item.max_per_request},
+            )
+        if item and not item.usable:
+            self.add_error("item", item.msg or _("This item is not available."))
+        if data.get("phone") and quantity and quantity > 1:
+            self.add_error("quantity", _("A specific number is leased alone."))
+        return data
+
+
+class SendForm(forms.Form):
+    text = forms.CharField(
+        label=_("SMS text"), max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class HistoryFilter(DateRangeMixin):
+    account = forms.ModelChoiceField(
+        queryset=DeveloperAccount.objects.none(),
+        required=False,
+        label=_("Account"),
+        empty_label=_("all"),
+    )
+    item = forms.CharField(label=_("Item id"), required=False, max_length=32)
+    member = forms.CharField(label=_("Member"), required=False, max_length=150)
+    state = forms.ChoiceField(
+        label=_("State"), required=False, choices=[("", _("all")), *LeaseState.choices]
+    )
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=100, help_text=_("Number, code or SMS text")
+    )
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()
+
+
+class AddItemForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=DeveloperAccount.objects.none(), label=_("Account"))
+    item_id = forms.RegexField(
+        regex=r"^\d{1,32}$",
+        label=_("Item id"),
+        max_length=32,
+        error_messages={"invalid": _("An item id is digits only.")},
+    )
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()

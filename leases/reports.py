@@ -1,0 +1,212 @@
+"""Shared history, spend and items: what the team did, read from the database."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import permissions
+from accounts.clients import CallContext
+from accounts.models import Role
+from zhima_site.paging import page, stream_csv
+
+from . import catalog
+from .forms import AddItemForm, HistoryFilter
+from .models import Item, Lease, Message
+from .rules import ServiceError
+
+
+def _day_bounds(form):
+    tz = timezone.get_current_timezone()
+    since = until = None
+    if form.cleaned_data.get("since"):
+        since = datetime.combine(form.cleaned_data["since"], time.min, tzinfo=tz)
+    if form.cleaned_data.get("until"):
+        until = datetime.combine(form.cleaned_data["until"], time.min, tzinfo=tz) + timedelta(1)
+    return since, until
+
+
+def filtered_leases(request: HttpRequest):
+    """The user's leases narrowed by the history filters; an invalid filter narrows nothing."""
+    accounts = permissions.accounts_for(request.user)
+    form = HistoryFilter(request.GET or None, accounts=accounts)
+    qs = Lease.objects.filter(account__in=accounts)
+    if form.is_valid():
+        d = form.cleaned_data
+        if d["account"]:
+            qs = qs.filter(account=d["account"])
+        if d["item"]:
+            qs = qs.filter(item__item_id=d["item"])
+        if d["member"]:
+            qs = qs.filter(user__username=d["member"])
+        if d["state"]:
+            qs = qs.filter(state=d["state"])
+        since, until = _day_bounds(form)
+        if since:
+            qs = qs.filter(leased_at__gte=since)
+        if until:
+            qs = qs.filter(leased_at__lt=until)
+        if d["q"]:
+            q = d["q"].strip()
+            texts = Message.objects.filter(text__contains=q).values("lease_id")
+            qs = qs.filter(Q(phone__startswith=q) | Q(code=q) | Q(pk__in=texts))
+    return form, qs
+
+
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    form, qs = filtered_leases(request)
+    rows, nxt = page(
+        qs.select_related("item", "account", "user"), "leased_at", request.GET.get("cursor")
+    )
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    ctx = {
+        "form": form,
+        "rows": rows,
+        "next": nxt,
+        "query": query.urlencode(),
+        "first": "cursor" in request.GET,
+    }
+    return render(request, "leases/history.html", ctx)
+
+
+@require_GET
+def history_csv(request: HttpRequest) -> HttpResponse:
+    _form, qs = filtered_leases(request)
+    rows = (
+        qs.order_by("-leased_at", "-id")
+        .values_list(
+            "leased_at",
+            "account__name",
+            "item__item_id",
+            "item__name",
+            "phone",
+            "user__username",
+            "state",
+            "code",
+            "cost",
+            "end_reason",
+            "ended_at",
+        )
+        .iterator(chunk_size=2000)
+    )
+    header = [
+        "leased_at",
+        "account",
+        "item_id",
+        "item",
+        "phone",
+        "member",
+        "state",
+        "code",
+        "cost",
+        "reason",
+        "ended_at",
+    ]
+    return stream_csv("zhima-history.csv", header, rows)
+
+
+# -- spend -------------------------------------------------------------------------------------
+
+
+@require_GET
+def spend(request: HttpRequest) -> HttpResponse:
+    try:
+        days = max(1, min(int(request.GET.get("days", 30)), 366))
+    except ValueError:
+        days = 30
+    since = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    since -= timedelta(days=days - 1)
+    qs = Lease.objects.filter(
+        account__in=permissions.accounts_for(request.user), leased_at__gte=since
+    )
+    per_day = list(
+        qs.annotate(day=TruncDate("leased_at"))
+        .values("day")
+        .annotate(n=Count("id"), cost=Sum("cost"))
+        .order_by("day")
+    )
+    per_item = list(
+        qs.values("item__item_id", "item__name", "account__name")
+        .annotate(n=Count("id"), cost=Sum("cost"))
+        .order_by("-cost")
+    )
+    per_member = list(
+        qs.values("user__username").annotate(n=Count("id"), cost=Sum("cost")).order_by("-cost")
+    )
+    by_day = defaultdict(lambda: {"n": 0, "cost": 0})
+    for row in per_day:
+        by_day[row["day"]] = row
+    labels = [(since + timedelta(days=i)).date() for i in range(days)]
+    chart = {
+        "labels": [d.isoformat() for d in labels],
+        "leases": [by_day[d]["n"] for d in labels],
+        "cost": [float(by_day[d]["cost"] or 0) for d in labels],
+        "leases_label": _("Leases"),
+        "cost_label": _("Spend"),
+    }
+    ctx = {
+        "per_day": per_day,
+        "per_item": per_item,
+        "per_member": per_member,
+        "chart": chart,
+        "days": days,
+        "total": qs.aggregate(n=Count("id"), cost=Sum("cost")),
+    }
+    return render(request, "leases/spend.html", ctx)
+
+
+# -- items ---------------------------------------------------------------------------------------
+
+
+@require_GET
+def items(request: HttpRequest) -> HttpResponse:
+    accounts = permissions.accounts_for(request.user)
+    rows = Item.objects.filter(account__in=accounts).select_related("account")
+    ops = permissions.account_ids(request.user, Role.OPERATOR)
+    add = AddItemForm(accounts=permissions.accounts_for(request.user, Role.OPERATOR))
+    return render(request, "leases/items.html", {"items": rows, "operator_ids": ops, "add": add})
+
+
+@require_POST
+def item_refresh(request: HttpRequest, pk) -> HttpResponse:
+    item, _m = permissions.get_for_user(
+        request.user, Item.objects.select_related("account"), pk, Role.OPERATOR
+    )
+    try:
+        catalog.refresh_item(item.account, item.item_id, CallContext.for_user(request.user))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Item %(i)s refreshed.") % {"i": item.item_id})
+    return redirect("leases-items")
+
+
+@require_POST
+def item_add(request: HttpRequest) -> HttpResponse:
+    form = AddItemForm(request.POST, accounts=permissions.accounts_for(request.user, Role.OPERATOR))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("leases-items")
+    d = form.cleaned_data
+    try:
+        item = catalog.refresh_item(d["account"], d["item_id"], CallContext.for_user(request.user))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("Item %(i)s added: %(m)s") % {"i": item.item_id, "m": item.name or item.msg}
+        )
+    return redirect("leases-items")

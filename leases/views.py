@@ -1,0 +1,304 @@
+"""The console: overview, lease form, the live lease page and its actions, active leases.
+
+Every view goes through ``accounts.permissions``; every change is a POST and goes through
+``leases.services``. Live regions are fragments of the same templates (``{% partialdef %}``),
+polled by the browser; they read the database only and never cause an upstream call.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Max, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from accounts import permissions
+from accounts.models import ApiCall, DeveloperAccount, Role
+
+from . import services
+from .forms import LeaseForm, SendForm
+from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message
+from .rules import AmbiguousLease, ServiceError
+
+LEASES = Lease.objects.select_related("item", "account", "user")
+
+
+def _not_modified(request: HttpRequest, mark: str) -> bool:
+    return bool(request.htmx) and request.GET.get("v") == mark
+
+
+def _active_for(user):
+    return LEASES.filter(account_id__in=permissions.account_ids(user), state__in=HELD_STATES)
+
+
+def _live_mark(qs) -> str:
+    agg = qs.aggregate(n=Count("id"), v=Sum("version"), m=Max("id"))
+    return f"{agg['n']}-{agg['v'] or 0}-{agg['m'] or 0}"
+
+
+# -- overview ------------------------------------------------------------------------------------
+
+
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    ids = permissions.account_ids(request.user)
+    active = _active_for(request.user)
+    mark = _live_mark(active)
+    if _not_modified(request, mark):
+        return HttpResponse(status=204)
+    day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    spend = dict(
+        Lease.objects.filter(account_id__in=ids, user=request.user, leased_at__gte=day)
+        .values_list("account_id")
+        .annotate(s=Sum("cost"))
+    )
+    cards = []
+    for m in permissions.memberships(request.user).order_by("account__name"):
+        cards.append({"membership": m, "account": m.account, "spent": spend.get(m.account_id, 0)})
+    latest = (
+        Message.objects.filter(lease__account_id__in=ids, direction=Message.Direction.RECEIVED)
+        .select_related("lease", "lease__item")
+        .order_by("-created_at", "-id")[:8]
+    )
+    ctx = {
+        "cards": cards,
+        "active": active.order_by("-leased_at", "-id")[:50],
+        "mark": mark,
+        "latest": latest,
+        "now": timezone.now(),
+    }
+    if request.htmx:
+        return render(request, "leases/overview.html#live", ctx)
+    return render(request, "leases/overview.html", ctx)
+
+
+# -- the lease form -------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    accounts = permissions.accounts_for(request.user, Role.OPERATOR)
+    form = LeaseForm(request.POST or None, accounts=accounts, initial=request.GET.dict())
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            req = services.lease_numbers(
+                request.user,
+                d["item"],
+                key=d["key"],
+                quantity=d["quantity"],
+                carrier=d["carrier"],
+                area_code=d["area_code"],
+                international=d["international"],
+                phone=d["phone"],
+            )
+        except AmbiguousLease as exc:
+            error = str(exc)
+        except ServiceError as exc:
+            error = str(exc)
+        else:
+            if req.outcome != req.Outcome.DONE:
+                error = req.msg or _("This request was already submitted.")
+            else:
+                leases = list(req.lease_set.values_list("pk", flat=True))
+                url = (
+                    reverse("leases-detail", args=[leases[0]])
+                    if len(leases) == 1
+                    else reverse("leases-active")
+                )
+                messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        # A new key: the failed submission is finished, the next one is a new request.
+        form = LeaseForm(request.POST.copy(), accounts=accounts)
+        form.data["key"] = LeaseForm(accounts=accounts).initial["key"]
+        form.is_valid()
+    item = form["item"].value()
+    info = (
+        Item.objects.filter(pk=item, account__in=accounts).first() if str(item).isdigit() else None
+    )
+    ctx = {"form": form, "error": error, "info": info, "has_accounts": accounts.exists()}
+    if request.htmx:
+        return render(request, "leases/new.html#form", ctx)
+    return render(request, "leases/new.html", ctx)
+
+
+@require_GET
+def item_info(request: HttpRequest) -> HttpResponse:
+    accounts = permissions.accounts_for(request.user)
+    pk = request.GET.get("item", "")
+    info = Item.objects.filter(pk=pk, account__in=accounts).first() if pk.isdigit() else None
+    return render(request, "leases/new.html#info", {"info": info})
+
+
+# -- one lease ------------------------------------------------------------------------------------
+
+
+def _lease(request, pk, role=Role.VIEWER):
+    lease, membership = permissions.get_for_user(request.user, LEASES, pk, role)
+    return lease, membership
+
+
+@require_GET
+def detail(request: HttpRequest, pk) -> HttpResponse:
+    lease, membership = _lease(request, pk)
+    if _not_modified(request, str(lease.version)) and not lease.final:
+        return HttpResponse(status=204)
+    ctx = {
+        "lease": lease,
+        "can_act": membership.allows(Role.OPERATOR),
+        "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
+        "messages_out": lease.messages.filter(direction=Message.Direction.SENT),
+        "events": lease.events.all()[:100],
+        "calls": ApiCall.objects.filter(lease_id=lease.pk).count(),
+        "send_form": SendForm(),
+    }
+    if request.htmx:
+        response = render(request, "leases/detail.html#status", ctx)
+        if lease.final:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "leases/detail.html", ctx)
+
+
+def _act(request, pk, action, ok_message):
+    lease, _m = _lease(request, pk, Role.OPERATOR)
+    try:
+        result = action(lease)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, ok_message(result) if callable(ok_message) else ok_message)
+    url = reverse("leases-detail", args=[lease.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+def release(request: HttpRequest, pk) -> HttpResponse:
+    def do(lease):
+        counts = services.release(request.user, [lease])
+        if counts.get("retry"):
+            raise ServiceError(
+                _("The upstream did not confirm the release; it is retried automatically.")
+            )
+        if not counts.get("queued"):
+            raise ServiceError(_("This number is no longer held."))
+
+    return _act(request, pk, do, _("Released."))
+
+
+@require_http_methods(["GET", "POST"])
+def blacklist(request: HttpRequest, pk) -> HttpResponse:
+    if request.method == "GET":
+        lease, _m = _lease(request, pk, Role.OPERATOR)
+        return render(request, "leases/confirm_blacklist.html", {"lease": lease})
+    return _act(
+        request,
+        pk,
+        lambda lease: services.blacklist(request.user, lease),
+        _("Blacklisted: this number will not be given out again for this item."),
+    )
+
+
+@require_POST
+def send(request: HttpRequest, pk) -> HttpResponse:
+    form = SendForm(request.POST)
+    if not form.is_valid():
+        lease, _m = _lease(request, pk, Role.OPERATOR)
+        messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
+        return redirect("leases-detail", lease.pk)
+    return _act(
+        request,
+        pk,
+        lambda lease: services.send_sms(request.user, lease, form.cleaned_data["text"]),
+        _("SMS sent."),
+    )
+
+
+@require_POST
+def send_status(request: HttpRequest, pk) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda lease: services.send_status(request.user, lease),
+        lambda answer: _("Send status: %(a)s") % {"a": answer},
+    )
+
+
+@require_POST
+def keep_waiting(request: HttpRequest, pk) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda lease: services.keep_waiting(request.user, lease),
+        _("Waiting for another SMS."),
+    )
+
+
+# -- active leases ---------------------------------------------------------------------------------
+
+
+@require_GET
+def active(request: HttpRequest) -> HttpResponse:
+    qs = _active_for(request.user)
+    mark = _live_mark(qs)
+    if _not_modified(request, mark):
+        return HttpResponse(status=204)
+    managed = permissions.accounts_for(request.user, Role.MANAGER)
+    ctx = {
+        "leases": qs.order_by("-leased_at", "-id")[:500],
+        "mark": mark,
+        "managed": managed,
+        "now": timezone.now(),
+    }
+    if request.htmx:
+        return render(request, "leases/active.html#rows", ctx)
+    return render(request, "leases/active.html", ctx)
+
+
+@require_POST
+def release_selected(request: HttpRequest) -> HttpResponse:
+    ids = [i for i in request.POST.getlist("lease") if i.isdigit()]
+    ops = permissions.account_ids(request.user, Role.OPERATOR)
+    leases = list(Lease.objects.filter(pk__in=ids, account_id__in=ops, state__in=ACTIVE_STATES))
+    if not leases:
+        messages.error(request, _("Select at least one number you may release."))
+    else:
+        counts = services.release(request.user, leases)
+        done = sum(counts.get(s, 0) for s in ("released", "expired"))
+        messages.success(request, _("Released %(n)s number(s).") % {"n": done})
+        if counts.get("retry"):
+            messages.warning(
+                request,
+                _("%(n)s could not be released now; retried automatically.")
+                % {"n": counts["retry"]},
+            )
+    return redirect("leases-active")
+
+
+@require_http_methods(["GET", "POST"])
+def release_all(request: HttpRequest, pk) -> HttpResponse:
+    account, _m = permissions.get_for_user(
+        request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
+    )
+    if request.method == "GET":
+        held = Lease.objects.filter(account=account, state__in=HELD_STATES).count()
+        return render(
+            request, "leases/confirm_release_all.html", {"account": account, "held": held}
+        )
+    try:
+        n = services.release_all(request.user, account)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Released every number of %(a)s (%(n)s in the console).")
+            % {"a": account.name, "n": n},
+        )
+    return redirect("leases-active")
