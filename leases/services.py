@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import permissions
 from accounts.clients import CallContext, client_for
@@ -159,7 +160,7 @@ def lease_numbers(
     return req
 
 
-_AMBIGUOUS = (
+_AMBIGUOUS = gettext_noop(
     "The upstream did not answer clearly, so numbers may have been leased and charged. "
     "The request was not repeated: check the account's audit log, and use release all "
     "to free anything leased."
