@@ -43,7 +43,9 @@ class CallContext:
 
 def audit_row(account_id: int, event: AuditEvent) -> ApiCall:
     ctx = event.context if isinstance(event.context, CallContext) else CallContext("unknown")
-    phone = ctx.phone or event.params.get("phoneNo", "")[:32]
+    # The number the call concerns; for a lease, the first number it leased (the raw body
+    # keeps them all).
+    phone = (ctx.phone or event.params.get("phoneNo", "") or ",".join(event.phones))[:32]
     return ApiCall(
         created_at=timezone.now(),
         account_id=account_id,

@@ -68,8 +68,10 @@ class Poller:
         run_seconds: float | None = None,
         concurrency: int | None = None,
         tick: float = 0.1,
+        stop=None,
     ):
         self.slot = slot
+        self.stop = stop  # an optional threading.Event that ends the loop early
         self.owner = uuid.uuid4().hex
         self.run_seconds = settings.ZHIMA_POLLER_RUN_SECONDS if run_seconds is None else run_seconds
         self.concurrency = concurrency or settings.ZHIMA_POLL_CONCURRENCY
@@ -119,7 +121,7 @@ class Poller:
                     self._add(services.sweep(self.ctx))
                     self.accounts.clear()  # pick up edited accounts about once a second
                     next_chores = now + 1.0
-                if now >= deadline:
+                if now >= deadline or (self.stop is not None and self.stop.is_set()):
                     break
                 room = self.concurrency * 2 - len(self.inflight)
                 if room > 0:

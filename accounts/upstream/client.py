@@ -118,6 +118,7 @@ class AuditEvent:
     msg: str = ""
     raw_body: str = ""
     context: Any = None
+    phones: list[str] = field(default_factory=list)  # the numbers a get-numbers call leased
     started_at: float = field(default_factory=time.time)
 
 
@@ -232,6 +233,8 @@ class ZhimaClient:
             fields = self._fetch(name, params, event)
             event.msg = fields.get("msg", "")
             result = read(fields)
+            if isinstance(result, list):  # get_numbers: record what was leased
+                event.phones = result
             event.outcome = "ok"
             return result
         except TransportError as exc:

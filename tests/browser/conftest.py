@@ -1,0 +1,58 @@
+"""Real Chromium (Debian's package) driven by Playwright, against a live server, the live
+simulator and a poller thread."""
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# themselves are plain synchronous calls, so Django's guard is lifted for these tests only.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def shot():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name):
+        # caret="initial": no style injected for the shot, so the page's CSP stays quiet.
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
+
+    return take
+
+
+@pytest.fixture
+def poller(settings):
+    """A poller loop on a thread for the length of the test."""
+    from leases.poller import Poller
+
+    settings.ZHIMA_POLL_INTERVAL = 0.5
+    stop = threading.Event()
+    loop = Poller(run_seconds=120, stop=stop)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    yield loop
+    stop.set()
+    thread.join(30)
