@@ -123,3 +123,24 @@ def test_a_second_poller_on_the_same_slot_stands_aside(personas, items, sim, fas
 
     assert claim_slot(0, "someone-else")
     assert Poller(slot=0, run_seconds=0.5).run() == {"skipped": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pollers_side_by_side_poll_each_lease_once_per_interval(personas, items, sim, fast):
+    import threading
+
+    leases = lease(personas, items["1002"], "two", 10)
+    Lease.objects.update(next_poll_at=leases[0].leased_at)
+    loops = [Poller(slot=s, run_seconds=2.2, concurrency=4) for s in (0, 1)]
+    threads = [threading.Thread(target=p.run) for p in loops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(p.totals.get("polled", 0) > 0 for p in loops)  # both did work
+    times = defaultdict(list)
+    for call in ApiCall.objects.filter(endpoint="get_sms").order_by("created_at"):
+        times[call.phone].append(call.created_at)
+    for stamps in times.values():
+        assert len(stamps) <= 6  # 2.2 s at 0.5 s: never polled twice in one interval
+        assert min((b - a).total_seconds() for a, b in pairwise(stamps)) > 0.3
