@@ -69,9 +69,24 @@ def _fresh_clients(settings):
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     forget_clients()
-    cache.clear()
+    _clear_cache(cache)
     yield
     forget_clients()
+
+
+def _clear_cache(cache):
+    """Clear this run's cache keys only (on Redis, ``clear()`` would flush the whole database,
+    the broker's queues included)."""
+    from django.conf import settings as dj
+
+    if "redis" not in dj.CACHES["default"]["BACKEND"].lower():
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    prefix = dj.CACHES["default"].get("KEY_PREFIX", "")
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

@@ -93,7 +93,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "zhima"),
+        }
     }
 else:
     # A file cache is shared by the web server and every worker process on this machine, so
@@ -106,7 +110,7 @@ else:
     }
 
 Q_CLUSTER = {
-    "name": "zhima",
+    "name": env_str("Q_CLUSTER_NAME", "zhima"),
     "workers": env_int("Q_WORKERS", 2),
     # The poller task runs ZHIMA_POLLER_RUN_SECONDS (55 s) and then hands over; timeout must
     # exceed that, and retry must exceed timeout or a slow task runs twice.

@@ -54,9 +54,11 @@ class UnreadableResponse(Exception):
 
 
 def truncate(text: str, limit: int = RAW_BODY_LIMIT) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"…[{len(text) - limit} more characters]"
+    """At most ``limit`` characters, NUL bytes shown as ``\\x00`` (no database text column
+    takes them, and a raw body must be stored whatever it holds)."""
+    if len(text) > limit:
+        text = text[:limit] + f"…[{len(text) - limit} more characters]"
+    return text.replace("\x00", "\\x00")
 
 
 def decode_body(raw: bytes) -> str:
@@ -101,7 +103,7 @@ def _parse_json(text: str) -> dict[str, str] | None:
         return None
     if not isinstance(obj, dict):
         return None
-    return {_canonical(str(k)): _as_text(v).strip() for k, v in obj.items()}
+    return {_canonical(str(k)): _as_text(v).replace("\x00", "").strip() for k, v in obj.items()}
 
 
 def _parse_kv(text: str) -> dict[str, str] | None:
@@ -113,7 +115,7 @@ def _parse_kv(text: str) -> dict[str, str] | None:
         key, sep, value = part.partition("=")
         if not sep or not _KV_KEY.match(key.strip()):
             return None
-        fields[_canonical(unquote_plus(key))] = unquote_plus(value).strip()
+        fields[_canonical(unquote_plus(key))] = unquote_plus(value).replace("\x00", "").strip()
     return fields
 
 

@@ -186,3 +186,11 @@ def test_it_reads_each_endpoint_and_requires_its_fields():
     assert wire.is_ok(" ok ") and wire.is_ok("OK") and not wire.is_ok("号码未获取")
     with pytest.raises(wire.UnreadableResponse):
         wire.read_msg({"status": "1"})
+
+
+def test_nul_bytes_never_reach_a_text_column():
+    with pytest.raises(wire.UnreadableResponse) as info:
+        wire.parse_fields(b"\x00\x01garbage")
+    assert "\x00" not in info.value.raw and "\\x00" in info.value.raw
+    assert wire.parse_fields(b'{"msg":"O\\u0000K"}') == {"msg": "OK"}
+    assert wire.parse_fields(b"msg=O%00K") == {"msg": "OK"}
