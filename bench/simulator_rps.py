@@ -61,29 +61,42 @@ def main() -> None:
     env = {**os.environ, "DJANGO_DEBUG": "true"}
     sim = subprocess.Popen(
         [sys.executable, "manage.py", "runsimulator", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/zsmcode/"
     try:
         for _ in range(100):
             try:
                 s = requests.Session()
-                s.get(base + "pkey/verification.php",
-                      params={"account": "demo", "pkey": "demo-pkey"}, timeout=1)
+                s.get(
+                    base + "pkey/verification.php",
+                    params={"account": "demo", "pkey": "demo-pkey"},
+                    timeout=1,
+                )
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        phone = s.get(base + "phoneNos/get.php", params={"itemId": "1002", "quantity": 1},
-                      timeout=5).json()["phoneNos"]
-        rates = [run_once(base, args.seconds, args.threads, phone, s.cookies.get_dict())
-                 for _ in range(args.runs)]
+        phone = s.get(
+            base + "phoneNos/get.php", params={"itemId": "1002", "quantity": 1}, timeout=5
+        ).json()["phoneNos"]
+        rates = [
+            run_once(base, args.seconds, args.threads, phone, s.cookies.get_dict())
+            for _ in range(args.runs)
+        ]
     finally:
         sim.terminate()
         sim.wait(10)
-    print(f"simulator sms/get.php on loopback, {args.threads} client threads, "
-          f"{args.runs} runs of {args.seconds:g} s")
-    print(f"requests/s: median {statistics.median(rates):.0f}, "
-          f"min {min(rates):.0f}, max {max(rates):.0f}")
+    print(
+        f"simulator sms/get.php on loopback, {args.threads} client threads, "
+        f"{args.runs} runs of {args.seconds:g} s"
+    )
+    print(
+        f"requests/s: median {statistics.median(rates):.0f}, "
+        f"min {min(rates):.0f}, max {max(rates):.0f}"
+    )
 
 
 if __name__ == "__main__":

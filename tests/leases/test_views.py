@@ -296,3 +296,29 @@ def test_pages_use_a_bounded_number_of_queries(
     ):
         with django_assert_max_num_queries(15):
             assert c.get(reverse(name)).status_code == 200
+
+
+def test_query_counts_do_not_grow_with_the_data(
+    as_, personas, items, sim, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = as_("member")
+    names = ("leases-overview", "leases-active", "leases-history", "accounts-audit")
+
+    def counts():
+        out = {}
+        for name in names:
+            with CaptureQueriesContext(connection) as ctx:
+                c.get(reverse(name))
+            out[name] = len(ctx)
+        return out
+
+    services.lease_numbers(personas["member"], items["1002"], key="s" * 32, quantity=2)
+    small = counts()
+    for i in range(5):
+        services.lease_numbers(
+            personas["member"], items["1002"], key=f"l{i}".ljust(32, "0"), quantity=10
+        )
+    assert counts() == small
