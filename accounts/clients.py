@@ -8,13 +8,14 @@ Redis share one upstream session instead of each verifying on its own.
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from .models import ApiCall, DeveloperAccount
+from .models import ApiCall, DeveloperAccount, Tally
 from .upstream.client import AuditEvent, SessionStore, ZhimaClient
 
 
@@ -63,6 +64,36 @@ def audit_row(account_id: int, event: AuditEvent) -> ApiCall:
     )
 
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def _bucket(value: float, buckets) -> str:
+    for le in buckets:
+        if value <= le:
+            return str(le)
+    return "+Inf"
+
+
+def call_tallies(rows) -> dict[str, int]:
+    """Running totals for the metrics: calls by endpoint and outcome, latency histogram."""
+    out: dict[str, int] = defaultdict(int)
+    for row in rows:
+        out[f"calls|{row.endpoint}|{row.outcome}"] += 1
+        out[f"latency|{row.endpoint}|{_bucket(row.latency_ms / 1000, LATENCY_BUCKETS)}"] += 1
+        out[f"latency_sum_ms|{row.endpoint}"] += row.latency_ms
+    return out
+
+
+def lateness_tallies(seconds: list[float]) -> dict[str, int]:
+    """How late polls start against their cadence, as a histogram."""
+    out: dict[str, int] = defaultdict(int)
+    for late in seconds:
+        out[f"poll_late|{_bucket(max(late, 0), LATE_BUCKETS)}"] += 1
+        out["poll_late_sum_ms"] += int(max(late, 0) * 1000)
+    return out
+
+
 class DbAudit:
     """The client's audit hook for one stored account."""
 
@@ -76,6 +107,7 @@ class DbAudit:
             ctx.buffer.append(row)
         else:
             row.save()
+            Tally.bump(call_tallies([row]))
 
 
 class CacheSessionStore(SessionStore):

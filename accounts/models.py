@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -155,3 +155,41 @@ class ApiCall(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("the audit log is append-only")
+
+
+class Tally(models.Model):
+    """A named running total for the metrics endpoint (``calls|get_sms|ok``, ``polls``…):
+    bumped where things happen, so a scrape reads a few rows instead of scanning millions."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+    @classmethod
+    def bump(cls, counts: dict[str, int]) -> None:
+        for key, n in counts.items():
+            if n and not cls.objects.filter(key=key).update(value=models.F("value") + n):
+                try:
+                    with transaction.atomic():
+                        cls.objects.create(key=key, value=n)
+                except IntegrityError:  # created meanwhile by another process
+                    cls.objects.filter(key=key).update(value=models.F("value") + n)
+
+
+class Alert(models.Model):
+    """One alert condition of one account: raised once, cleared once (with a recovery mail)."""
+
+    account = models.ForeignKey(DeveloperAccount, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=30)
+    active = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+    raised_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "kind"], name="alert_once")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.kind} {'active' if self.active else 'clear'}"

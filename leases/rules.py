@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
@@ -72,3 +74,18 @@ def check_budget(membership, user, costs: list[Decimal]) -> None:
                 _("This would exceed your %(period)s budget of %(budget)s on this account.")
                 % {"period": label, "budget": budget}
             )
+
+
+_AMBIGUOUS = gettext_noop(
+    "The upstream did not answer clearly, so numbers may have been leased and charged. "
+    "The request was not repeated: check the account's audit log, and use release all "
+    "to free anything leased."
+)
+
+
+@dataclass(frozen=True)
+class Due:
+    lease_id: int
+    account_id: int
+    item_id: str
+    phone: str

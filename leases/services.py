@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,11 +18,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
-from accounts.models import ApiCall, DeveloperAccount, Role
+from accounts.clients import CallContext, call_tallies, client_for, lateness_tallies
+from accounts.models import ApiCall, DeveloperAccount, Role, Tally
 from accounts.upstream import wire
 from accounts.upstream.client import TransportError, UpstreamError, UpstreamRefusal
 
@@ -39,8 +37,10 @@ from .models import (
     Message,
 )
 from .rules import (
+    _AMBIGUOUS,
     NOT_LEASED,
     AmbiguousLease,
+    Due,
     ServiceError,
     check_budget,
     estimate_costs,
@@ -160,13 +160,6 @@ def lease_numbers(
     return req
 
 
-_AMBIGUOUS = gettext_noop(
-    "The upstream did not answer clearly, so numbers may have been leased and charged. "
-    "The request was not repeated: check the account's audit log, and use release all "
-    "to free anything leased."
-)
-
-
 def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
     LeaseRequest.objects.filter(pk=req.pk).update(outcome=outcome, msg=msg[:2000])
     req.outcome, req.msg = outcome, msg
@@ -174,14 +167,6 @@ def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Polling: claims and results (the loop that drives them is in leases/poller.py)
-
-
-@dataclass(frozen=True)
-class Due:
-    lease_id: int
-    account_id: int
-    item_id: str
-    phone: str
 
 
 def claim_due(limit: int, now=None) -> list[Due]:
@@ -194,12 +179,15 @@ def claim_due(limit: int, now=None) -> list[Due]:
         qs = qs.order_by("next_poll_at")
         if transaction.get_connection().features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
-        rows = list(qs.values_list("id", "account_id", "item__item_id", "phone")[:limit])
+        rows = list(
+            qs.values_list("id", "account_id", "item__item_id", "phone", "next_poll_at")[:limit]
+        )
         if rows:
             Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
                 next_poll_at=now + poll_interval()
             )
-    return [Due(*r) for r in rows]
+            Tally.bump(lateness_tallies([(now - r[4]).total_seconds() for r in rows]))
+    return [Due(*r[:4]) for r in rows]
 
 
 def apply_poll_results(
@@ -235,6 +223,7 @@ def apply_poll_results(
                     actor,
                     _("the SMS was lost (status 3)"),
                     release=True,
+                    kind="lost",
                 )
             elif result.status == 4:
                 counts["expired"] += _end(
@@ -243,6 +232,7 @@ def apply_poll_results(
                     actor,
                     _("the upstream timed out waiting (status 4)"),
                     release=True,
+                    kind="timeout",
                 )
             else:
                 detail = result.msg or str(result.status)
@@ -257,6 +247,7 @@ def apply_poll_results(
             Lease.objects.filter(pk__in=waiting_ids).update(
                 polls=F("polls") + 1, last_polled_at=now, version=F("version") + 1
             )
+        Tally.bump({**call_tallies(audit_rows), "polls": len(results), "codes": counts["received"]})
     counts["polled"] = len(results)
     return counts
 
@@ -294,7 +285,7 @@ def _receive(lease_id: int, text: str, actor: str, now) -> int:
         Lease.objects.filter(pk=lease_id).update(wait_deadline=now + wait)
     if created:
         _event(lease_id, "received", actor, code).save()
-    return changed
+    return int(created)
 
 
 def _end(
@@ -304,6 +295,7 @@ def _end(
     reason: str,
     *,
     release: bool = False,
+    kind: str = "status",
     from_states=ACTIVE_STATES,
 ) -> int:
     """End a lease. With ``release`` the number is still held upstream: the lease is queued
@@ -311,7 +303,7 @@ def _end(
     now = timezone.now()
     if release:
         changed = queue_release(
-            Lease.objects.filter(pk=lease_id, state__in=from_states), state, reason
+            Lease.objects.filter(pk=lease_id, state__in=from_states), state, reason, kind
         )
     else:
         changed = Lease.objects.filter(pk=lease_id, state__in=from_states).update(
@@ -328,30 +320,36 @@ def _end(
 # ---------------------------------------------------------------------------------------------
 # Releasing
 #
-# A lease to release moves to ``releasing`` with its intended final state and reason in
-# ``end_reason`` ("expired|no SMS within 10 min") and ``next_poll_at`` as the time of its next
-# release attempt. ``release_due`` claims due rows (pushing that time 30 s ahead, so a worker
-# that dies mid-call leaves them to be retried), makes one release call per item, and finishes
-# them. A repeated release is harmless: an answer that the number is not leased counts as done.
+# A lease to release moves to ``releasing``, ``end_reason`` holding its final state, a short
+# kind for the metrics and the reason ("expired|wait_limit|no SMS within…"), ``next_poll_at``
+# the time of its next attempt. ``release_due`` claims due rows (pushing that time 30 s on,
+# so a worker dying mid-call leaves them to be retried), makes one release call per item and
+# finishes them. A repeated release is harmless: "not leased" counts as done.
 
 IN_FLIGHT = timedelta(seconds=30)
 RETRY = timedelta(seconds=5)
 
 
-def queue_release(queryset, final_state: str, reason: str) -> int:
+def queue_release(queryset, final_state: str, reason: str, kind: str = "user") -> int:
     return queryset.update(
         state=LeaseState.RELEASING,
-        end_reason=f"{final_state}|{reason}"[:200],
+        end_reason=f"{final_state}|{kind}|{reason}"[:200],
         next_poll_at=timezone.now(),
         version=F("version") + 1,
     )
 
 
-def _split_reason(end_reason: str) -> tuple[str, str]:
-    state, sep, reason = end_reason.partition("|")
-    if not sep or state not in (LeaseState.RELEASED, LeaseState.EXPIRED, LeaseState.FAILED):
-        return LeaseState.RELEASED, end_reason.partition("|")[2] or end_reason
-    return state, reason
+def _split_reason(end_reason: str) -> tuple[str, str, str]:
+    """``state|kind|reason`` → its parts; anything else (a claim left by a blacklisting that
+    died mid-way) finishes as released."""
+    parts = end_reason.split("|", 2)
+    if len(parts) != 3 or parts[0] not in (
+        LeaseState.RELEASED,
+        LeaseState.EXPIRED,
+        LeaseState.FAILED,
+    ):
+        return LeaseState.RELEASED, "recovered", parts[-1]
+    return parts[0], parts[1], parts[2]
 
 
 def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
@@ -388,7 +386,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
             _retry(leases, counts)
             continue
         for lease in leases:
-            state, reason = _split_reason(lease.end_reason)
+            state, kind, reason = _split_reason(lease.end_reason)
             done = Lease.objects.filter(pk=lease.pk, state=LeaseState.RELEASING).update(
                 state=state,
                 end_reason=(reason + note)[:200],
@@ -399,6 +397,8 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
             if done:
                 _event(lease.pk, state, ctx.actor, reason + note).save()
                 counts[state] += 1
+                counts[f"released|{kind}"] += 1
+    Tally.bump({k: v for k, v in counts.items() if k.startswith("released|")})
     return counts
 
 
@@ -440,21 +440,25 @@ def sweep(ctx: CallContext) -> dict[str, int]:
         ),
         LeaseState.RELEASED,
         _("code received"),
+        "code",
     )
     queue_release(
         base.filter(release_deadline__lte=now),
         LeaseState.RELEASED,
         _("released before the upstream's forced release"),
+        "deadline",
     )
     queue_release(
         base.filter(state=LeaseState.WAITING, wait_deadline__lte=now),
         LeaseState.EXPIRED,
         _("no SMS within the item's wait limit"),
+        "wait_limit",
     )
     queue_release(
         base.filter(state=LeaseState.RECEIVED, wait_deadline__lte=now),
         LeaseState.RELEASED,
         _("held for the item's wait limit after the last SMS"),
+        "held",
     )
     return release_due(ctx)
 
