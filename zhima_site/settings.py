@@ -213,6 +213,10 @@ ZHIMA_POLLER_STALE_SECONDS = env_float("ZHIMA_POLLER_STALE_SECONDS", 15.0)
 ZHIMA_RELEASE_MARGIN_MINUTES = env_float("ZHIMA_RELEASE_MARGIN_MINUTES", 5.0)
 ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = env_float("ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES", 30.0)
 
+# -- Operations ----------------------------------------------------------------------------------
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "127.0.0.1,::1")
+
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

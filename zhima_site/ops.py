@@ -1,0 +1,212 @@
+"""For the people who run the console: health checks and Prometheus metrics.
+
+``/healthz`` answers while the process runs. ``/readyz`` checks the database, the broker and
+the poller's heartbeat, each named, and answers 503 when one fails. ``/metrics`` is the
+Prometheus text format, for a token (``Authorization: Bearer …``) or an allowed address; a
+scrape reads running totals and index ranges only, never a full table.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.db.models import Count, Min
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS
+from accounts.models import DeveloperAccount, Tally
+from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat
+
+HEARTBEAT_MAX_AGE = 30
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check(fn) -> dict:
+    start = time.perf_counter()
+    try:
+        detail = fn()
+        ok = True
+    except Exception as exc:  # every failure is a named, failed check, never a 500
+        ok, detail = False, f"{type(exc).__name__}: {str(exc)[:200]}"
+    return {"ok": ok, "detail": detail, "ms": round((time.perf_counter() - start) * 1000, 1)}
+
+
+def _database() -> str:
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchone()
+    return connection.vendor
+
+
+def _broker() -> str:
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    if broker.ping() is False:
+        raise ConnectionError("the broker does not answer")
+    return f"{broker.info()}, {broker.queue_size() or 0} queued"
+
+
+def _poller() -> str:
+    beat = PollerHeartbeat.objects.filter(beat_at__isnull=False).order_by("-beat_at").first()
+    if beat is None:
+        raise RuntimeError("no poller has beaten yet")
+    age = (timezone.now() - beat.beat_at).total_seconds()
+    if age > HEARTBEAT_MAX_AGE:
+        raise RuntimeError(f"the last poller heartbeat is {age:.0f} s old")
+    return f"slot {beat.slot} beat {age:.1f} s ago"
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    checks = {"database": _check(_database), "broker": _check(_broker), "poller": _check(_poller)}
+    ready = all(c["ok"] for c in checks.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def _histogram(name, doc, tallies, prefix, sum_key, buckets, labels=None, label_values=()):
+    counts = [tallies.get(f"{prefix}|{le}", 0) for le in buckets]
+    counts.append(tallies.get(f"{prefix}|+Inf", 0))
+    cumulative, total = [], 0
+    for le, n in zip([*map(str, buckets), "+Inf"], counts, strict=True):
+        total += n
+        cumulative.append((le, total))
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    family.add_metric(list(label_values), cumulative, tallies.get(sum_key, 0) / 1000)
+    return family
+
+
+class ConsoleCollector:
+    def collect(self):
+        tallies = dict(Tally.objects.values_list("key", "value"))
+        calls = CounterMetricFamily(
+            "zhima_upstream_calls",
+            "Upstream calls by endpoint and outcome",
+            labels=["endpoint", "outcome"],
+        )
+        endpoints = set()
+        for key, value in tallies.items():
+            if key.startswith("calls|"):
+                _, endpoint, outcome = key.split("|")
+                endpoints.add(endpoint)
+                calls.add_metric([endpoint, outcome], value)
+        yield calls
+        for endpoint in sorted(endpoints):
+            yield _histogram(
+                "zhima_upstream_latency_seconds",
+                "Upstream call latency",
+                tallies,
+                f"latency|{endpoint}",
+                f"latency_sum_ms|{endpoint}",
+                LATENCY_BUCKETS,
+                ["endpoint"],
+                [endpoint],
+            )
+        yield CounterMetricFamily("zhima_polls", "SMS polls made", value=tallies.get("polls", 0))
+        yield _histogram(
+            "zhima_poll_lateness_seconds",
+            "How late polls start against the 5 s cadence",
+            tallies,
+            "poll_late",
+            "poll_late_sum_ms",
+            LATE_BUCKETS,
+        )
+        now = timezone.now()
+        oldest = Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now).aggregate(
+            m=Min("next_poll_at")
+        )["m"]
+        yield GaugeMetricFamily(
+            "zhima_poll_overdue_seconds",
+            "How long the most overdue waiting lease has waited for its poll",
+            value=(now - oldest).total_seconds() if oldest else 0,
+        )
+        yield CounterMetricFamily(
+            "zhima_codes_received", "Verification SMS received", value=tallies.get("codes", 0)
+        )
+        released = CounterMetricFamily(
+            "zhima_releases", "Numbers released, by why", labels=["kind"]
+        )
+        for key, value in tallies.items():
+            if key.startswith("released|"):
+                released.add_metric([key.split("|", 1)[1]], value)
+        yield released
+        held = GaugeMetricFamily(
+            "zhima_leases_held", "Leases holding a number, by state", labels=["state"]
+        )
+        counts = dict(
+            Lease.objects.filter(state__in=HELD_STATES).values_list("state").annotate(n=Count("id"))
+        )
+        for state in HELD_STATES:
+            held.add_metric([state], counts.get(state, 0))
+        yield held
+        quota = GaugeMetricFamily(
+            "zhima_account_quota", "Cached upstream quota per account", labels=["account"]
+        )
+        for name, value in DeveloperAccount.objects.filter(quota__isnull=False).values_list(
+            "name", "quota"
+        ):
+            quota.add_metric([name], value)
+        yield quota
+        beats = GaugeMetricFamily(
+            "zhima_poller_heartbeat_age_seconds",
+            "Seconds since each poller slot beat",
+            labels=["slot"],
+        )
+        for slot, at in PollerHeartbeat.objects.filter(beat_at__isnull=False).values_list(
+            "slot", "beat_at"
+        ):
+            beats.add_metric([str(slot)], (now - at).total_seconds())
+        yield beats
+        try:
+            from django_q.brokers import get_broker
+
+            depth = get_broker().queue_size() or 0
+        except Exception:  # the broker's own health is /readyz's business
+            depth = float("nan")
+        yield GaugeMetricFamily(
+            "zhima_task_queue_depth", "Tasks waiting in the broker", value=depth
+        )
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given, token):
+        return True
+    return request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOW_IPS
+
+
+@login_not_required
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not _allowed(request):
+        return HttpResponse("forbidden\n", status=403, content_type="text/plain")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ConsoleCollector())
+    return HttpResponse(
+        generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )
