@@ -1,10 +1,49 @@
-"""A logging filter that keeps the pkey out of every log record."""
+"""Logging: request and lease ids on every line, JSON lines on demand, and no pkey ever.
+
+``RequestIdMiddleware`` gives each request an id (a sane incoming ``X-Request-ID`` or a new
+one), echoes it in the response and keeps it in a context variable; the poller sets the lease
+id the same way. ``ContextFilter`` copies both onto every record, ``RedactSecretsFilter`` hides
+pkeys, and ``JsonFormatter`` writes one JSON object per line when ``LOG_FORMAT=json``.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
+import re
+import uuid
+from datetime import UTC, datetime
 
 from accounts.upstream.redact import redact
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+lease_id: contextvars.ContextVar[str] = contextvars.ContextVar("lease_id", default="-")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # Not reset on the way out: Django logs the response ("Not Found: …") after the
+        # middleware returns; the next request on this thread sets its own id.
+        request_id.set(rid)
+        response = self.get_response(request)
+        response["X-Request-ID"] = rid
+        return response
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        if not hasattr(record, "lease_id"):
+            record.lease_id = lease_id.get()
+        return True
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -13,11 +52,27 @@ class RedactSecretsFilter(logging.Filter):
         clean = redact(message)
         if record.exc_info and record.exc_info[1] is not None:
             # Render the traceback now, redacted, so that no handler prints the raw one.
-            formatter = logging.Formatter()
-            record.exc_text = redact(formatter.formatException(record.exc_info))
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
         if clean != message or record.args:
             record.msg, record.args = clean, None
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "lease_id": getattr(record, "lease_id", "-"),
+        }
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        elif record.exc_info:
+            data["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(data, ensure_ascii=False, default=str)

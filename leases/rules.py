@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from .models import Item, Lease
+from .models import Item, Lease, LeaseState
 
 NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
 
@@ -89,3 +89,10 @@ class Due:
     account_id: int
     item_id: str
     phone: str
+
+
+# How a poll answer other than "waiting" or "received" ends a lease (the number is released).
+POLL_ENDS = {
+    3: (LeaseState.FAILED, gettext_noop("the SMS was lost (status 3)"), "lost"),
+    4: (LeaseState.EXPIRED, gettext_noop("the upstream timed out waiting (status 4)"), "timeout"),
+}

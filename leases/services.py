@@ -10,6 +10,7 @@ database transaction, so no lock is held while waiting on the network.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -39,6 +40,7 @@ from .models import (
 from .rules import (
     _AMBIGUOUS,
     NOT_LEASED,
+    POLL_ENDS,
     AmbiguousLease,
     Due,
     ServiceError,
@@ -47,6 +49,8 @@ from .rules import (
     poll_interval,
     upstream_error,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _event(lease_id: int, kind: str, actor: str = "", detail: str = "") -> LeaseEvent:
@@ -210,29 +214,17 @@ def apply_poll_results(
                     from_states=(LeaseState.WAITING,),
                 )
             elif isinstance(result, UpstreamError):
+                log.warning("poll failed: %s", result, extra={"lease_id": due.lease_id})
                 counts["error"] += 1
                 waiting_ids.append(due.lease_id)
             elif result.status == 1:
                 waiting_ids.append(due.lease_id)
             elif result.status == 2 and result.sm:
                 counts["received"] += _receive(due.lease_id, result.sm, actor, now)
-            elif result.status == 3:
-                counts["failed"] += _end(
-                    due.lease_id,
-                    LeaseState.FAILED,
-                    actor,
-                    _("the SMS was lost (status 3)"),
-                    release=True,
-                    kind="lost",
-                )
-            elif result.status == 4:
-                counts["expired"] += _end(
-                    due.lease_id,
-                    LeaseState.EXPIRED,
-                    actor,
-                    _("the upstream timed out waiting (status 4)"),
-                    release=True,
-                    kind="timeout",
+            elif result.status in POLL_ENDS:
+                state, reason, kind = POLL_ENDS[result.status]
+                counts[state] += _end(
+                    due.lease_id, state, actor, _(reason), release=True, kind=kind
                 )
             else:
                 detail = result.msg or str(result.status)
@@ -285,6 +277,7 @@ def _receive(lease_id: int, text: str, actor: str, now) -> int:
         Lease.objects.filter(pk=lease_id).update(wait_deadline=now + wait)
     if created:
         _event(lease_id, "received", actor, code).save()
+        log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
     return int(created)
 
 
@@ -398,6 +391,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
                 _event(lease.pk, state, ctx.actor, reason + note).save()
                 counts[state] += 1
                 counts[f"released|{kind}"] += 1
+                log.info("%s (%s): %s", state, kind, reason + note, extra={"lease_id": lease.pk})
     Tally.bump({k: v for k, v in counts.items() if k.startswith("released|")})
     return counts
 

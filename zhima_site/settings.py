@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -219,18 +220,28 @@ METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "127.0.0.1,::1")
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise SettingError("LOG_FORMAT must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "accounts.logging.RedactSecretsFilter"}},
+    "filters": {
+        "context": {"()": "accounts.logging.ContextFilter"},
+        "redact": {"()": "accounts.logging.RedactSecretsFilter"},
+    },
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req %(request_id)s lease %(lease_id)s]"
+            " %(message)s"
+        },
+        "json": {"()": "accounts.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "text",
-            "filters": ["redact"],
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
