@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db.models import Min
+from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from accounts import alerts
 from accounts.clients import CallContext
 from accounts.models import DeveloperAccount
 
 from . import catalog
-from .models import Item
+from .models import Item, Lease, LeaseState
 from .poller import Poller, alive_slots
 from .rules import ServiceError
 
@@ -46,7 +49,7 @@ def refresh_quotas() -> dict:
         except ServiceError as exc:
             out[account.name] = f"error: {exc}"
             continue
-        if account.quota_low:
+        if account.quota_low:  # the alert mail itself is sent once, by refresh_quota
             log.warning("developer account %s is low on quota: %s left", account, account.quota)
     return out
 
@@ -62,10 +65,27 @@ def refresh_items() -> dict:
     return out
 
 
+def check_alerts() -> dict:
+    """Every minute: the upstream-failing and poller-behind conditions of each account."""
+    now = timezone.now()
+    overdue = dict(
+        Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
+        .values_list("account_id")
+        .annotate(m=Min("next_poll_at"))
+    )
+    out = {}
+    for account in DeveloperAccount.objects.filter(active=True):
+        alerts.check_upstream(account, now)
+        alerts.check_poller(account, overdue.get(account.pk), now)
+        out[account.name] = list(account.alerts.filter(active=True).values_list("kind", flat=True))
+    return out
+
+
 SCHEDULES = {
     "zhima-pollers": ("leases.tasks.ensure_pollers", 1),
     "zhima-quotas": ("leases.tasks.refresh_quotas", 14),
     "zhima-items": ("leases.tasks.refresh_items", 60),
+    "zhima-alerts": ("leases.tasks.check_alerts", 1),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -210,3 +211,57 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
         generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8"
     )
+
+
+# -- the operator page --------------------------------------------------------------------------
+
+
+@require_GET
+def status(request: HttpRequest) -> HttpResponse:
+    """Worker heartbeats, poll lag, error rate per endpoint over the last hour, last alerts:
+    for the managers of an account (about their accounts) and for staff (about all)."""
+    from django.core.exceptions import PermissionDenied
+    from django.shortcuts import render
+
+    from accounts import permissions
+    from accounts.models import Alert, ApiCall, Role
+
+    if request.user.is_staff:
+        accounts = DeveloperAccount.objects.all()
+    else:
+        accounts = permissions.accounts_for(request.user, Role.MANAGER)
+        if not accounts.exists():
+            raise PermissionDenied("The operator page is for managers")
+    now = timezone.now()
+    hour = ApiCall.objects.filter(account__in=accounts, created_at__gte=now - timedelta(hours=1))
+    rows = {}
+    for endpoint, outcome, n in hour.values_list("endpoint", "outcome").annotate(n=Count("id")):
+        row = rows.setdefault(endpoint, {"endpoint": endpoint, "total": 0, "failed": 0})
+        row["total"] += n
+        if outcome in ("transport", "unreadable"):
+            row["failed"] += n
+    for row in rows.values():
+        row["rate"] = 100 * row["failed"] / row["total"] if row["total"] else 0
+    oldest = Lease.objects.filter(
+        account__in=accounts, state=LeaseState.WAITING, next_poll_at__lte=now
+    ).aggregate(m=Min("next_poll_at"))["m"]
+    ctx = {
+        "beats": [
+            {
+                "slot": b.slot,
+                "age": (now - b.beat_at).total_seconds() if b.beat_at else None,
+                "polls": b.polls,
+                "alive": b.beat_at is not None
+                and (now - b.beat_at).total_seconds() <= HEARTBEAT_MAX_AGE,
+            }
+            for b in PollerHeartbeat.objects.order_by("slot")
+        ],
+        "lag": (now - oldest).total_seconds() if oldest else 0,
+        "waiting": Lease.objects.filter(account__in=accounts, state=LeaseState.WAITING).count(),
+        "endpoints": sorted(rows.values(), key=lambda r: r["endpoint"]),
+        "alerts": Alert.objects.filter(account__in=accounts)
+        .exclude(raised_at=None)
+        .select_related("account")
+        .order_by("-raised_at")[:20],
+    }
+    return render(request, "ops/status.html", ctx)

@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context.nav",
             ],
         },
     }
@@ -197,6 +198,26 @@ if DEBUG:
 
 # -- Mail --------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "zhima-console@localhost")
+MAILERS = {
+    "default": {
+        "BACKEND": env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        "OPTIONS": {
+            k: v
+            for k, v in {
+                "host": env_str("EMAIL_HOST"),
+                "port": env_int("EMAIL_PORT", 0) or None,
+                "username": env_str("EMAIL_USER"),
+                "password": env_str("EMAIL_PASSWORD"),
+                "use_tls": env_bool("EMAIL_USE_TLS", False) or None,
+            }.items()
+            if v
+        },
+    }
+}
+# Alerts go to each account's managers, and to these addresses for every account.
+ALERT_EMAILS = env_list("ALERT_EMAILS")
+ALERT_UPSTREAM_MINUTES = env_float("ALERT_UPSTREAM_MINUTES", 5.0)
+ALERT_POLL_LAG_SECONDS = env_float("ALERT_POLL_LAG_SECONDS", 30.0)
 
 # -- The upstream ------------------------------------------------------------------------------
 ZHIMA_BASE_URL = env_str("ZHIMA_BASE_URL", "http://127.0.0.1:8001/zsmcode/")

@@ -1,0 +1,32 @@
+"""The operator page: heartbeats, poll lag, errors per endpoint, last alerts."""
+
+from django.utils import timezone
+
+from accounts import alerts
+from leases import services
+from leases.models import PollerHeartbeat
+
+
+def test_managers_see_heartbeats_errors_and_alerts(client, personas, items, sim, account):
+    services.lease_numbers(personas["member"], items["1001"], key="o" * 32)
+    sim.config(error_rate=1.0)
+    from accounts.clients import client_for
+
+    try:
+        client_for(account).release_all()
+    except Exception:  # noqa: S110 - the failure is what this test wants recorded
+        pass
+    PollerHeartbeat.objects.create(slot=0, owner="x", beat_at=timezone.now(), polls=42)
+    alerts.set_condition(account, "upstream_failing", True, "HTTP 500 for 5 minutes")
+    client.force_login(personas["owner"])
+    page = client.get("/operations/").content.decode()
+    assert "42" in page and "release_all" in page and "100.0 %" in page
+    assert "upstream_failing" in page and "HTTP 500 for 5 minutes" in page
+    assert 'href="/operations/"' in page
+
+
+def test_it_is_for_managers_only(client, personas):
+    assert client.get("/operations/").status_code == 302
+    client.force_login(personas["viewer"])
+    assert client.get("/operations/").status_code == 403
+    assert 'href="/operations/"' not in client.get("/").content.decode()
