@@ -200,7 +200,12 @@ if DEBUG:
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "zhima-console@localhost")
 MAILERS = {
     "default": {
-        "BACKEND": env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        "BACKEND": env_str(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
         "OPTIONS": {
             k: v
             for k, v in {
