@@ -17,8 +17,14 @@ PROD = {
 
 def run(*args, env=None):
     base = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **PROD, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**base, **PROD, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_is_clean_in_production_settings():
@@ -51,3 +57,15 @@ def test_production_settings_are_strict():
 def test_without_a_secret_key_production_refuses_to_start():
     r = run("manage.py", "check", env={"DJANGO_SECRET_KEY": ""})
     assert r.returncode != 0 and "DJANGO_SECRET_KEY must be set" in r.stderr
+
+
+def test_static_files_collect_with_the_production_storage(tmp_path):
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        f"settings.STATIC_ROOT = {str(tmp_path)!r}; "
+        "from django.core.management import call_command; "
+        "call_command('collectstatic', '--noinput', verbosity=0)"
+    )
+    r = run("-c", code, env={"DJANGO_SETTINGS_MODULE": "zhima_site.settings"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "staticfiles.json").exists()
