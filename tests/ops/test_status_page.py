@@ -3,9 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from accounts.upstream.client import TransportError
-
 from accounts import alerts
+from accounts.upstream.client import TransportError
 from leases import services
 from leases.models import PollerHeartbeat
 
