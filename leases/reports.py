@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -56,10 +57,17 @@ def filtered_leases(request: HttpRequest):
         if until:
             qs = qs.filter(leased_at__lt=until)
         if d["q"]:
-            q = d["q"].strip()
-            texts = Message.objects.filter(text__contains=q).values("lease_id")
-            qs = qs.filter(Q(phone__startswith=q) | Q(code=q) | Q(pk__in=texts))
+            qs = qs.filter(search_q(d["q"].strip()))
     return form, qs
+
+
+def search_q(q: str) -> Q:
+    """Digits (with an optional +) are a number prefix or a code, found through indexes; any
+    other text is looked for in the SMS texts (a scan, so only when the words ask for it)."""
+    if re.fullmatch(r"\+?\d+", q):
+        return Q(phone__range=(q, q + "\uffff")) | Q(code=q)
+    texts = Message.objects.filter(text__contains=q).values("lease_id")
+    return Q(code=q) | Q(pk__in=texts)
 
 
 @require_GET

@@ -81,11 +81,24 @@ def check_alerts() -> dict:
     return out
 
 
+def optimize_database() -> str:
+    """Hourly: keep SQLite's query-planner statistics fresh (PostgreSQL's autovacuum does
+    this by itself). Without them SQLite picks poor indexes once the history grows."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return "not needed"
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA optimize")
+    return "optimized"
+
+
 SCHEDULES = {
     "zhima-pollers": ("leases.tasks.ensure_pollers", 1),
     "zhima-quotas": ("leases.tasks.refresh_quotas", 14),
     "zhima-items": ("leases.tasks.refresh_items", 60),
     "zhima-alerts": ("leases.tasks.check_alerts", 1),
+    "zhima-optimize": ("leases.tasks.optimize_database", 60),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS
 from accounts.models import DeveloperAccount, Tally
-from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat
+from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 
 HEARTBEAT_MAX_AGE = 30
 
@@ -157,9 +158,7 @@ class ConsoleCollector:
         held = GaugeMetricFamily(
             "zhima_leases_held", "Leases holding a number, by state", labels=["state"]
         )
-        counts = dict(
-            Lease.objects.filter(state__in=HELD_STATES).values_list("state").annotate(n=Count("id"))
-        )
+        counts = Counter(state for (state,) in held_rows("state"))
         for state in HELD_STATES:
             held.add_metric([state], counts.get(state, 0))
         yield held
@@ -233,6 +232,7 @@ def status(request: HttpRequest) -> HttpResponse:
         if not accounts.exists():
             raise PermissionDenied("The operator page is for managers")
     now = timezone.now()
+    mine = set(accounts.values_list("pk", flat=True))
     hour = ApiCall.objects.filter(account__in=accounts, created_at__gte=now - timedelta(hours=1))
     rows = {}
     for endpoint, outcome, n in hour.values_list("endpoint", "outcome").annotate(n=Count("id")):
@@ -257,7 +257,11 @@ def status(request: HttpRequest) -> HttpResponse:
             for b in PollerHeartbeat.objects.order_by("slot")
         ],
         "lag": (now - oldest).total_seconds() if oldest else 0,
-        "waiting": Lease.objects.filter(account__in=accounts, state=LeaseState.WAITING).count(),
+        "waiting": sum(
+            1
+            for state, account_id in held_rows("state", "account_id")
+            if state == LeaseState.WAITING and account_id in mine
+        ),
         "endpoints": sorted(rows.values(), key=lambda r: r["endpoint"]),
         "alerts": Alert.objects.filter(account__in=accounts)
         .exclude(raised_at=None)

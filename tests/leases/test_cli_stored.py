@@ -72,4 +72,4 @@ def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monk
     assert DeveloperAccount.objects.count() == 1
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(name__startswith="zhima-").count() == 4
+    assert Schedule.objects.filter(name__startswith="zhima-").count() == 5
