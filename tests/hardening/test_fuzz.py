@@ -1,5 +1,6 @@
 """Property-based tests: no body breaks the wire parser, no input breaks a form."""
 
+import contextlib
 import json
 
 import pytest
@@ -17,7 +18,7 @@ values = st.one_of(
     st.floats(allow_nan=False),
     st.lists(st.text(max_size=12), max_size=3),
 )
-objects = st.dictionaries(st.sampled_from(FIELDS + ["x", "VALID", "Msg"]), values, max_size=6)
+objects = st.dictionaries(st.sampled_from([*FIELDS, "x", "VALID", "Msg"]), values, max_size=6)
 
 
 def encodings(text: str):
@@ -65,10 +66,8 @@ def test_every_body_is_read_or_classified_unreadable(body):
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
     assert all("\x00" not in v for v in fields.values())
     for read in READERS:
-        try:
+        with contextlib.suppress(wire.UnreadableResponse):
             read(fields)
-        except wire.UnreadableResponse:
-            pass
 
 
 def test_at_least_500_bodies_were_fuzzed():
