@@ -17,25 +17,25 @@ Decisions the document leaves open, made here and mirrored by the client:
 
 Knobs (``SimConfig``) come from flags of ``manage.py runsimulator``, ``ZHIMA_SIM_*`` environment
 variables, or ``POST /_sim/config`` at run time. Control endpoints: ``POST /_sim/sms``,
-``GET /_sim/stats``, ``GET|POST /_sim/config``, ``GET /_sim/leases``.
+``GET /_sim/stats``, ``GET|POST /_sim/config``, ``GET /_sim/leases``, ``GET /_sim/ledger``.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import os
 import random
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from decimal import ROUND_DOWN, Decimal
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import smsgen
+from .simdata import SimAccount, SimConfig, SimLease, default_items
 from .wire import parse_price, unit_price
 
 API_PREFIX = "/zsmcode/"
@@ -50,110 +50,6 @@ MAX_PER_REQUEST = 10
 
 MSG_SESSION = "会话已过期，请重新验证密钥"
 MSG_NOT_LEASED = "号码未获取或已释放"
-
-
-@dataclass
-class SimConfig:
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    timeout_rate: float = 0.0
-    timeout_seconds: float = 15.0
-    error_rate: float = 0.0
-    garbage_rate: float = 0.0
-    fault_endpoints: str = ""  # comma-separated client endpoint names; empty: every endpoint
-    wire_format: str = "json"  # json | kv | text
-    time_scale: float = 1.0
-    seed: int | None = None
-    session_minutes: float = 15.0
-    force_release_minutes: float = 30.0
-    sms_delay_min: float = 3.0
-    sms_delay_max: float = 12.0
-    sms_lost_rate: float = 0.02
-    sms_timeout_rate: float = 0.02
-    sms_timeout_after: float = 180.0
-    auto_sms: bool = True
-    extra_sms_rate: float = 0.5
-    pool_per_carrier: int = 3000
-    pool_international: int = 500
-
-    @classmethod
-    def from_env(cls, environ=os.environ, **overrides) -> SimConfig:
-        cfg = cls()
-        for f in fields(cls):
-            value = environ.get("ZHIMA_SIM_" + f.name.upper())
-            if value is not None:
-                cfg.update({f.name: value})
-        cfg.update({k: v for k, v in overrides.items() if v is not None})
-        return cfg
-
-    def update(self, values: dict) -> None:
-        for f in fields(self):
-            if f.name not in values:
-                continue
-            raw = values[f.name]
-            if f.name == "fault_endpoints":
-                setattr(self, f.name, str(raw or ""))
-            elif f.name == "wire_format":
-                if raw not in {"json", "kv", "text"}:
-                    raise ValueError("wire_format must be json, kv or text")
-                setattr(self, f.name, raw)
-            elif f.name == "auto_sms":
-                setattr(self, f.name, str(raw).lower() in {"1", "true", "yes", "on"})
-            elif f.name == "seed":
-                setattr(self, f.name, None if raw in ("", None) else int(raw))
-            elif f.name.startswith("pool_"):
-                setattr(self, f.name, int(raw))
-            else:
-                value = float(raw)
-                if value < 0 or (f.name.endswith("_rate") and value > 1):
-                    raise ValueError(f"{f.name} out of range")
-                setattr(self, f.name, value)
-        if self.time_scale <= 0:
-            raise ValueError("time_scale must be positive")
-
-
-@dataclass
-class SimAccount:
-    pkey: str
-    balance: Decimal
-    abnormal: bool = False
-    leased_per_item: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class SimItem:
-    name: str
-    status: int
-    price: str
-    type: int
-    msg: str = ""
-
-
-@dataclass
-class SimLease:
-    account: str
-    item: str
-    phone: str
-    leased_at: float
-    token: int
-    fate: str  # sms | lost | timeout
-    fate_at: float
-    inbox: list[tuple[float, str, str]] = field(default_factory=list)  # (at, text, code)
-    sent: list[tuple[float, str]] = field(default_factory=list)
-
-
-def default_items() -> dict[str, SimItem]:
-    tiers = "0.1(10000), 0.01(10001-30000), 0.08(+)"
-    return {
-        "1001": SimItem("微信注册 (type 1)", 1, tiers, 1),
-        "1002": SimItem("淘宝批量 (type 2)", 1, "0.2(100), 0.15(+)", 2),
-        "1003": SimItem("抖音发一条 (type 3)", 1, "0.3", 3),
-        "1004": SimItem("京东发多条 (type 4)", 1, "0.3(50), 0.25(+)", 4),
-        "1005": SimItem("支付宝收发 (type 5)", 1, "0.5(20), 0.4(21-100), 0.35(+)", 5),
-        "1006": SimItem("美团收发 (type 6)", 1, "0.5", 6),
-        "1007": SimItem("已过期项目", 2, "0.1", 1, "项目已过期"),
-        "1008": SimItem("异常项目", 3, "0.1", 1, "项目异常，请联系客服"),
-    }
 
 
 class SimState:
@@ -178,6 +74,11 @@ class SimState:
         self.sessions: dict[str, tuple[str, float]] = {}
         self.expiry: list[tuple[float, int, str, str]] = []
         self._token = 0
+        # Every number ever leased, by token, with what the caller could know of it: whether
+        # the answer that leased it reached the caller, the SMS texts answers carried, and how
+        # it ended. The fault soak checks the console against it (``GET /_sim/ledger``).
+        self.ledger: dict[int, dict] = {}
+        self.answer_lost = False  # set around each call whose answer a timeout will swallow
         self.stats = {
             "requests": {},
             "numbers_leased": 0,
@@ -224,8 +125,10 @@ class SimState:
             if lease and lease.token == token:
                 self._drop(lease)
                 self.stats["force_released"] += 1
+                self.ledger[token]["ended"] = "forced"
 
-    def _drop(self, lease: SimLease) -> None:
+    def _drop(self, lease: SimLease, how: str = "forced") -> None:
+        self.ledger[lease.token]["ended"] = how
         del self.leases[(lease.phone, lease.item)]
         self.by_item.get(lease.item, set()).discard(lease.phone)
 
@@ -337,6 +240,14 @@ class SimState:
             if self.items[item_id].type in (5, 6) and self.rng.random() < cfg.extra_sms_rate:
                 self._arrive(lease, at + self.rng.uniform(60, 120))
         self.leases[(phone, item_id)] = lease
+        self.ledger[self._token] = {
+            "account": account,
+            "itemId": item_id,
+            "phoneNo": phone,
+            "answered": not self.answer_lost,
+            "sms": [],
+            "ended": "",
+        }
         self.by_item.setdefault(item_id, set()).add(phone)
         force_at = now + cfg.force_release_minutes * 60
         heapq.heappush(self.expiry, (force_at, self._token, phone, item_id))
@@ -365,6 +276,9 @@ class SimState:
             if len(arrived) > delivered:
                 self.stats["sms_delivered"] += len(arrived) - delivered
                 lease._counted = len(arrived)  # type: ignore[attr-defined]
+            seen = self.ledger[lease.token]["sms"]
+            if not self.answer_lost and arrived[-1][1] not in seen:
+                seen.append(arrived[-1][1])
             return {"status": "2", "sm": arrived[-1][1]}
         if lease.fate == "lost" and now >= lease.fate_at:
             return {"status": "3", "msg": "短信丢失"}
@@ -400,7 +314,7 @@ class SimState:
             for iid in items:
                 lease = self._own(account, iid, phone.strip())
                 if lease:
-                    self._drop(lease)
+                    self._drop(lease, "released")
                     released += 1
         self.stats["released_by_caller"] += released
         return {"msg": "OK"} if released else {"msg": MSG_NOT_LEASED}
@@ -408,7 +322,7 @@ class SimState:
     def release_all(self, account: str, q: dict) -> dict:
         mine = [lease for lease in self.leases.values() if lease.account == account]
         for lease in mine:
-            self._drop(lease)
+            self._drop(lease, "released")
         self.stats["released_by_caller"] += len(mine)
         return {"msg": "OK"}
 
@@ -417,7 +331,7 @@ class SimState:
         lease = self._own(account, item_id, phone)
         if lease is None:
             return {"msg": MSG_NOT_LEASED}
-        self._drop(lease)
+        self._drop(lease, "blocked")
         self.blacklist.add((phone, item_id))
         self.stats["blacklisted"] += 1
         return {"msg": "OK"}
@@ -511,6 +425,9 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/_sim/leases":
                 state.sweep()
                 return self._json(200, state.snapshot_leases())
+            if url.path == "/_sim/ledger":
+                state.sweep()
+                return self._json(200, list(state.ledger.values()))
         return self._json(404, {"error": "not found"})
 
     def do_POST(self):
@@ -568,14 +485,22 @@ class Handler(BaseHTTPRequestHandler):
         jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
         sid = jar["PHPSESSID"].value if "PHPSESSID" in jar else None
         new_sid = None
+        timed_out = roll < cfg.error_rate + cfg.garbage_rate + cfg.timeout_rate
         with state.lock:
             state.sweep()
-            if name == "verify":
-                out, new_sid = state.verify(q)
-            else:
-                account = state.session_account(sid)
-                out = {"msg": MSG_SESSION} if account is None else getattr(state, name)(account, q)
-            timed_out = roll < cfg.error_rate + cfg.garbage_rate + cfg.timeout_rate
+            state.answer_lost = timed_out
+            try:
+                if name == "verify":
+                    out, new_sid = state.verify(q)
+                else:
+                    account = state.session_account(sid)
+                    out = (
+                        {"msg": MSG_SESSION}
+                        if account is None
+                        else getattr(state, name)(account, q)
+                    )
+            finally:
+                state.answer_lost = False
             if timed_out:
                 state.stats["faults"]["timeout"] += 1
         if timed_out:
@@ -607,3 +532,6 @@ def start_in_thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="zhima-sim", daemon=True
     ).start()
     return server
+
+
+__all__ = ["SimConfig", "SimServer", "SimState", "start_in_thread"]
