@@ -31,6 +31,7 @@ class CallContext:
     user_id: int | None = None
     lease_id: int | None = None
     phone: str = ""
+    lease_request_id: int | None = None
     buffer: list | None = field(default=None, repr=False)
 
     @classmethod
@@ -60,6 +61,7 @@ def audit_row(account_id: int, event: AuditEvent) -> ApiCall:
         msg=event.msg[:2000],
         raw_body=event.raw_body,
         lease_id=ctx.lease_id,
+        lease_request_id=ctx.lease_request_id,
         phone=phone,
     )
 

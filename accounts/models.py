@@ -127,6 +127,7 @@ class ApiCall(models.Model):
     msg = models.TextField(blank=True)
     raw_body = models.TextField(blank=True)
     lease_id = models.BigIntegerField(null=True, blank=True)
+    lease_request_id = models.BigIntegerField(null=True, blank=True)  # the lease form's submission
     phone = models.CharField(max_length=32, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()

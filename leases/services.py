@@ -112,7 +112,7 @@ def lease_numbers(
     except ServiceError as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, str(exc))
         raise
-    ctx = CallContext.for_user(user)
+    ctx = CallContext.for_user(user, lease_request_id=req.pk)
     try:
         numbers = client_for(account).get_numbers(
             item.item_id,

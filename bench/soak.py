@@ -1,0 +1,309 @@
+"""The fault soak: leases under injected faults and killed workers, then a full account of
+what happened, checked against the simulator's own ledger.
+
+    .venv/bin/python bench/soak.py [--leases 10000] [--accounts 4] [--time-scale 10]
+                                   [--kill-every 60] [--max-minutes 60] [--workers 1]
+    BENCH_DATABASE=postgres REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/soak.py
+
+The simulator answers 10 % of calls too late (after acting), 5 % with garbage, 2 % with HTTP
+500, ends sessions every 2 simulated minutes and runs its clock ``--time-scale`` times faster
+(the console's deadlines are scaled alike). A django-q2 cluster runs the poller and is killed
+with SIGKILL every ``--kill-every`` seconds and restarted (its supervisor then enqueues
+``ensure_pollers``, as ``ExecStartPost`` would). Members lease numbers on several accounts
+until ``--leases`` numbers are leased. Then the leases drain, each account is reconciled with
+release all, and the figures are checked. Only loopback is used; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+ITEMS = ("1001", "1002", "1003", "1005")
+
+
+def console_env(scale: float, workers: int) -> dict[str, str]:
+    return {
+        "ZHIMA_POLL_INTERVAL": f"{5 / scale:g}",
+        "ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES": f"{30 / scale:g}",
+        "ZHIMA_RELEASE_MARGIN_MINUTES": f"{5 / scale:g}",
+        "ZHIMA_READ_TIMEOUT": "1.0",
+        "ZHIMA_POLLER_STALE_SECONDS": "3",
+        "ZHIMA_POLLER_RUN_SECONDS": "15",
+        "ZHIMA_POLLER_SLOTS": str(workers),
+        "Q_WORKERS": str(workers + 1),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def start_sim(accounts: int, scale: float):
+    from common import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "ZHIMA_SIM_TIMEOUT_RATE": "0.10",
+        "ZHIMA_SIM_TIMEOUT_SECONDS": "2",
+        "ZHIMA_SIM_GARBAGE_RATE": "0.05",
+        "ZHIMA_SIM_ERROR_RATE": "0.02",
+        "ZHIMA_SIM_SESSION_MINUTES": "2",
+        "ZHIMA_SIM_TIME_SCALE": str(scale),
+        "ZHIMA_SIM_SEED": "2026",
+        "ZHIMA_SIM_POOL_PER_CARRIER": "20000",
+    }
+    extra = [f"--account=a{i}:soak-pkey-{i}:10000000" for i in range(accounts)]
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runsimulator", "--port", str(port), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    root = f"http://127.0.0.1:{port}/"
+    for _ in range(200):
+        try:
+            requests.get(root + "_sim/stats", timeout=1)
+            return proc, root
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("the simulator did not start")
+
+
+def start_cluster(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+def setup_world(root: str, accounts: int, scale: float):
+    from django.contrib.auth import get_user_model
+
+    from accounts.clients import CallContext
+    from accounts.models import DeveloperAccount, Membership, Role
+    from leases import catalog
+    from leases.rules import ServiceError
+
+    User = get_user_model()
+    manager = User.objects.create_user("soak-manager")
+    operators = [User.objects.create_user(f"soak-op{i}") for i in range(4)]
+    world = []
+    for i in range(accounts):
+        acc = DeveloperAccount(
+            name=f"Soak {i}", upstream_account=f"a{i}", base_url=root + "zsmcode/"
+        )
+        acc.set_pkey(f"soak-pkey-{i}")
+        acc.save()
+        Membership.objects.create(user=manager, account=acc, role=Role.MANAGER)
+        for op in operators:
+            Membership.objects.create(user=op, account=acc, role=Role.OPERATOR)
+        items = []
+        for item_id in ITEMS:
+            for _ in range(50):  # the faults apply here too; an item refresh is safe to retry
+                try:
+                    item = catalog.refresh_item(acc, item_id, CallContext.for_task("soak"))
+                    break
+                except ServiceError:
+                    time.sleep(0.05)
+            item.wait_limit_seconds = max(1, int(600 / scale))
+            item.save(update_fields=["wait_limit_seconds"])
+            items.append(item)
+        world.append((acc, items))
+    return manager, operators, world
+
+
+def run(
+    leases: int,
+    accounts: int,
+    scale: float,
+    kill_every: float,
+    max_minutes: float,
+    workers: int,
+    env: dict,
+    say=print,
+) -> dict:
+    """Run the soak in a Django already set up with ``console_env`` settings."""
+    from django_q.tasks import async_task
+
+    from accounts.models import ApiCall
+    from leases import services
+    from leases.models import HELD_STATES, Lease, LeaseRequest, Message
+    from leases.rules import AmbiguousLease, ServiceError
+
+    sim, root = start_sim(accounts, scale)
+    cluster = None
+    kills = 0
+    try:
+        manager, operators, world = setup_world(root, accounts, scale)
+        cluster = start_cluster(env)
+        async_task("leases.tasks.ensure_pollers")
+        rng = random.Random(7)
+        started = time.monotonic()
+        lease_until = started + max_minutes * 60 * 0.7
+        next_kill = started + kill_every
+        pace = max_minutes * 60 * 0.6 / leases
+        ambiguous = refused = 0
+        while Lease.objects.count() < leases and time.monotonic() < lease_until:
+            acc, items = rng.choice(world)
+            item = rng.choice(items)
+            quantity = rng.randint(1, 3) if item.max_per_request > 1 else 1
+            try:
+                services.lease_numbers(
+                    rng.choice(operators), item, key=uuid.uuid4().hex, quantity=quantity
+                )
+            except AmbiguousLease:
+                ambiguous += 1
+            except ServiceError:
+                refused += 1
+            if time.monotonic() >= next_kill:
+                kill(cluster)
+                kills += 1
+                cluster = start_cluster(env)
+                async_task("leases.tasks.ensure_pollers")
+                next_kill = time.monotonic() + kill_every
+                say(
+                    f"  {Lease.objects.count()} leases, {kills} kills, "
+                    f"{time.monotonic() - started:.0f} s"
+                )
+            time.sleep(pace * rng.uniform(0.5, 1.5))
+        drain_until = time.monotonic() + 120 + 60 * 35 / scale
+        while (
+            Lease.objects.filter(state__in=HELD_STATES).exists() and time.monotonic() < drain_until
+        ):
+            time.sleep(1)
+        for acc, _items in world:  # reconcile what lost answers may have leased
+            for _ in range(30):
+                try:
+                    services.release_all(manager, acc)
+                    break
+                except ServiceError:
+                    time.sleep(0.2)
+        kill(cluster, signal.SIGTERM)
+        cluster = None
+        stats = requests.get(root + "_sim/stats", timeout=10).json()
+        ledger = requests.get(root + "_sim/ledger", timeout=10).json()
+        left = requests.get(root + "_sim/leases", timeout=10).json()
+    finally:
+        if cluster is not None:
+            kill(cluster)
+        sim.terminate()
+        sim.wait(10)
+    served = stats["requests"]
+    rows = Counter(ApiCall.objects.values_list("endpoint", flat=True))
+    known = set(Lease.objects.values_list("account__upstream_account", "item__item_id", "phone"))
+    answered = [x for x in ledger if x["answered"]]
+    lost_answer = [x for x in ledger if not x["answered"]]
+    texts = Counter(
+        Message.objects.filter(direction="in").values_list(
+            "lease__account__upstream_account", "lease__item__item_id", "lease__phone", "text"
+        )
+    )
+    delivered = [(x["account"], x["itemId"], x["phoneNo"], t) for x in answered for t in x["sms"]]
+    session_repeats = ApiCall.objects.filter(
+        endpoint="get_numbers", outcome="refused", msg__contains="会话"
+    ).count()
+    return {
+        "leases": Lease.objects.count(),
+        "lease requests": LeaseRequest.objects.count(),
+        "ambiguous lease requests": ambiguous,
+        "refused lease requests": refused,
+        "worker kills": kills,
+        "faults injected": sum(stats["faults"].values()) + kills,
+        "faults by kind": {**stats["faults"], "sigkill": kills},
+        "requests served": sum(served.values()),
+        "audit rows": sum(rows.values()),
+        "audit rows lost": sum(max(0, n - rows.get(e, 0)) for e, n in served.items()),
+        "audit rows extra": sum(max(0, n - served.get(e, 0)) for e, n in rows.items()),
+        "audit by endpoint": {
+            e: [served.get(e, 0), rows.get(e, 0)] for e in sorted(set(served) | set(rows))
+        },
+        "SMS delivered": len(delivered),
+        "SMS lost": sum(1 for d in delivered if texts.get(d, 0) == 0),
+        "SMS stored twice": sum(1 for d in delivered if texts.get(d, 0) > 1),
+        "numbers leased": len(ledger),
+        "numbers without a lease": sum(
+            1 for x in answered if (x["account"], x["itemId"], x["phoneNo"]) not in known
+        ),
+        "numbers in lost answers": len(lost_answer),
+        "numbers left leased upstream": len(left),
+        "known numbers force-released": sum(1 for x in answered if x["ended"] == "forced"),
+        "lost-answer numbers force-released": sum(1 for x in lost_answer if x["ended"] == "forced"),
+        "leases not final": Lease.objects.filter(state__in=HELD_STATES).count(),
+        "get-numbers repeated": served.get("get_numbers", 0)
+        - LeaseRequest.objects.count()
+        - session_repeats,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leases", type=int, default=10000)
+    ap.add_argument("--accounts", type=int, default=4)
+    ap.add_argument("--time-scale", type=float, default=10)
+    ap.add_argument("--kill-every", type=float, default=60)
+    ap.add_argument("--max-minutes", type=float, default=60)
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+    from common import fresh_database, machine, setup_django
+
+    db = fresh_database("bench_soak")
+    env = {
+        **console_env(args.time_scale, args.workers),
+        "DATABASE_URL": db,
+        "DJANGO_DEBUG": "true",
+        "ZHIMA_FIELD_KEYS": os.environ.get(
+            "ZHIMA_FIELD_KEYS", "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds="
+        ),
+    }
+    setup_django(db, **env)
+    t = time.monotonic()
+    figures = run(
+        args.leases,
+        args.accounts,
+        args.time_scale,
+        args.kill_every,
+        args.max_minutes,
+        args.workers,
+        env,
+    )
+    engine = os.environ.get("BENCH_DATABASE", "sqlite") + (
+        " + Redis" if os.environ.get("REDIS_URL") else " + ORM broker"
+    )
+    print(f"Fault soak on {engine}, {time.monotonic() - t:.0f} s — {machine()}")
+    for key, value in figures.items():
+        print(f"  {key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
