@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -170,13 +170,18 @@ class Tally(models.Model):
 
     @classmethod
     def bump(cls, counts: dict[str, int]) -> None:
-        for key, n in counts.items():
-            if n and not cls.objects.filter(key=key).update(value=models.F("value") + n):
-                try:
-                    with transaction.atomic():
-                        cls.objects.create(key=key, value=n)
-                except IntegrityError:  # created meanwhile by another process
-                    cls.objects.filter(key=key).update(value=models.F("value") + n)
+        """Add to the totals in one statement (an upsert both SQLite and PostgreSQL know)."""
+        items = [(k, n) for k, n in counts.items() if n]
+        if not items:
+            return
+        table = connection.ops.quote_name(cls._meta.db_table)
+        values = ", ".join(["(%s, %s)"] * len(items))
+        sql = (
+            f"INSERT INTO {table} (key, value) VALUES {values} "  # noqa: S608 - no user input
+            f"ON CONFLICT (key) DO UPDATE SET value = {table}.value + excluded.value"
+        )
+        with connection.cursor() as cur:
+            cur.execute(sql, [x for pair in sorted(items) for x in pair])
 
 
 class Alert(models.Model):

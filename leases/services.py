@@ -21,7 +21,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
-from accounts.clients import CallContext, call_tallies, client_for, lateness_tallies
+from accounts.clients import (
+    CallContext,
+    call_tallies,
+    client_for,
+    insert_calls,
+    lateness_tallies,
+)
 from accounts.models import ApiCall, DeveloperAccount, Role, Tally
 from accounts.upstream import wire
 from accounts.upstream.client import TransportError, UpstreamError, UpstreamRefusal
@@ -203,7 +209,7 @@ def apply_poll_results(
     counts = defaultdict(int)
     waiting_ids = []
     with transaction.atomic():
-        ApiCall.objects.bulk_create(audit_rows)
+        insert_calls(audit_rows)
         for due, result in results:
             if isinstance(result, UpstreamRefusal) and NOT_LEASED.search(result.msg):
                 counts["gone"] += _end(
