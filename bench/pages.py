@@ -18,21 +18,31 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, fresh_database, machine, percentile
+from common import ROOT, database_url, fresh_database, machine, percentile
 
 
-def measure(size: str, leases: int, audit: int, requests: int) -> dict:
-    db = fresh_database(f"bench_pages_{size}")
+def measure(size: str, leases: int, audit: int, requests: int, reuse: bool) -> dict:
+    name = f"bench_pages_{size}"
+    db = database_url(name) if reuse else fresh_database(name)
     env = {**os.environ, "DATABASE_URL": db, "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     t = time.monotonic()
-    subprocess.run(
-        [sys.executable, "manage.py", "seed_demo", "--leases", str(leases), "--audit", str(audit)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    if not reuse:
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "seed_demo",
+                "--leases",
+                str(leases),
+                "--audit",
+                str(audit),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     seeded = time.monotonic() - t
     out = subprocess.run(
         [sys.executable, __file__, "--worker", str(requests)],
@@ -73,7 +83,7 @@ def worker(requests: int) -> None:
     pages = {
         "overview": ("/", {}),
         "history first page": ("/history/", {}),
-        "history filtered": ("/history/?state=expired&item=1002", {}),
+        "history filtered": ("/history/?state=released&item=1002", {}),
         "history search": (f"/history/?q={lease.phone}", {}),
         "history deep page": (f"/history/?cursor={encode_cursor(*deep)}", {}),
         "audit log": ("/audit/", {}),
@@ -106,13 +116,14 @@ def main() -> None:
     ap.add_argument("--large", default="1000000:5000000")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--worker", type=int)
+    ap.add_argument("--reuse", action="store_true", help="measure the databases seeded before")
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker)
     sizes = {}
     for size, spec in (("small", args.small), ("large", args.large)):
         leases, audit = (int(x) for x in spec.split(":"))
-        sizes[size] = measure(size, leases, audit, args.requests)
+        sizes[size] = measure(size, leases, audit, args.requests, args.reuse)
     engine = os.environ.get("BENCH_DATABASE", "sqlite")
     print(f"Pages at scale on {engine} — {machine()}")
     print(

@@ -197,6 +197,9 @@ class Lease(models.Model):
             models.Index(fields=["phone"], name="lease_phone"),
             models.Index(fields=["code"], name="lease_code"),
             models.Index(fields=["user", "leased_at"], name="lease_user_time"),
+            # History filters by state or by item, newest first, without a sort.
+            models.Index(fields=["state", "-leased_at", "-id"], name="lease_state_time"),
+            models.Index(fields=["item", "-leased_at", "-id"], name="lease_item_time"),
         ]
         verbose_name = _("lease")
         verbose_name_plural = _("leases")

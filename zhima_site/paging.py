@@ -36,7 +36,10 @@ def page(qs, field: str, cursor: str | None, size: int = 50):
     decoded = decode_cursor(cursor)
     if decoded:
         when, pk = decoded
-        qs = qs.filter(Q(**{f"{field}__lt": when}) | Q(**{field: when, "id__lt": pk}))
+        # "(field, id) < (when, pk)", written as one index range (field <= when) less the
+        # rows of the same instant at or after pk: an OR of two ranges would make the
+        # planner walk the whole index from the top.
+        qs = qs.filter(**{f"{field}__lte": when}).exclude(Q(**{field: when}) & Q(id__gte=pk))
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
