@@ -173,6 +173,7 @@ def client_for(account: DeveloperAccount) -> ZhimaClient:
             audit=DbAudit(account.pk),
             session_store=CacheSessionStore(account.pk),
             pool_size=max(settings.ZHIMA_POLL_CONCURRENCY, 8),
+            proxy=settings.ZHIMA_HTTP_PROXY,
         )
         if cached:
             cached[1].close()

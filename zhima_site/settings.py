@@ -228,6 +228,7 @@ ALERT_POLL_LAG_SECONDS = env_float("ALERT_POLL_LAG_SECONDS", 30.0)
 ZHIMA_BASE_URL = env_str("ZHIMA_BASE_URL", "http://127.0.0.1:8001/zsmcode/")
 ZHIMA_CONNECT_TIMEOUT = env_float("ZHIMA_CONNECT_TIMEOUT", 3.05)
 ZHIMA_READ_TIMEOUT = env_float("ZHIMA_READ_TIMEOUT", 10.0)
+ZHIMA_HTTP_PROXY = env_str("ZHIMA_HTTP_PROXY")  # e.g. http://proxy:3128; none by default
 ZHIMA_FIELD_KEYS = env_list("ZHIMA_FIELD_KEYS")
 ZHIMA_FIELD_KEYS_FILE = env_str(
     "ZHIMA_FIELD_KEYS_FILE", str(Path.home() / ".config" / "zhima-console" / "field-keys")

@@ -161,6 +161,7 @@ class ZhimaClient:
         session_store: SessionStore | None = None,
         pool_size: int = 32,
         clock: Callable[[], float] = time.time,
+        proxy: str = "",
     ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.account = account
@@ -176,6 +177,11 @@ class ZhimaClient:
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
         self.http.headers["User-Agent"] = "zhima-console/1"
+        # No proxy or .netrc lookups from the environment on every request (they cost more
+        # CPU than the call itself at the poller's rate); a proxy is configured explicitly.
+        self.http.trust_env = False
+        if proxy:
+            self.http.proxies = {"http": proxy, "https": proxy}
         cookies, _ = self.store.load()
         self.http.cookies.update(cookies)
         self.last_verify: wire.VerifyResult | None = None
