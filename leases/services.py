@@ -28,7 +28,7 @@ from accounts.clients import (
     insert_calls,
     lateness_tallies,
 )
-from accounts.models import ApiCall, DeveloperAccount, Role, Tally
+from accounts.models import DeveloperAccount, Role, Tally
 from accounts.upstream import wire
 from accounts.upstream.client import TransportError, UpstreamError, UpstreamRefusal
 
@@ -201,7 +201,7 @@ def claim_due(limit: int, now=None) -> list[Due]:
 
 
 def apply_poll_results(
-    results: list[tuple[Due, wire.SmsResult | UpstreamError]], actor: str, audit_rows: list[ApiCall]
+    results: list[tuple[Due, wire.SmsResult | UpstreamError]], actor: str, audit_rows: list
 ) -> dict[str, int]:
     """Write a batch of poll answers: one UPDATE for the many still waiting, one transaction
     for all, and the batch's audit rows in one insert."""
