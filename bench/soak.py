@@ -230,9 +230,27 @@ def run(
         )
     )
     delivered = [(x["account"], x["itemId"], x["phoneNo"], t) for x in answered for t in x["sms"]]
-    session_repeats = ApiCall.objects.filter(
-        endpoint="get_numbers", outcome="refused", msg__contains="会话"
-    ).count()
+    calls_per_request: dict[int, list[str]] = {}
+    for rid, outcome in (
+        ApiCall.objects.filter(endpoint="get_numbers")
+        .order_by("created_at", "id")
+        .values_list("lease_request_id", "outcome")
+    ):
+        calls_per_request.setdefault(rid, []).append(outcome)
+    # A get-numbers call that followed an ambiguous one (a transport error or an unreadable
+    # answer) of the same request; a repeat after a session-expired refusal is by design.
+    repeated = sum(
+        1
+        for outcomes in calls_per_request.values()
+        for earlier in outcomes[:-1]
+        if earlier in ("transport", "unreadable")
+    )
+    forced = {(x["account"], x["itemId"], x["phoneNo"]) for x in answered if x["ended"] == "forced"}
+    forced_leases = [
+        (lease.state, lease.end_reason[:60], str(lease.ended_at - lease.leased_at))
+        for lease in Lease.objects.select_related("account", "item")
+        if (lease.account.upstream_account, lease.item.item_id, lease.phone) in forced
+    ]
     return {
         "leases": Lease.objects.count(),
         "lease requests": LeaseRequest.objects.count(),
@@ -260,9 +278,8 @@ def run(
         "known numbers force-released": sum(1 for x in answered if x["ended"] == "forced"),
         "lost-answer numbers force-released": sum(1 for x in lost_answer if x["ended"] == "forced"),
         "leases not final": Lease.objects.filter(state__in=HELD_STATES).count(),
-        "get-numbers repeated": served.get("get_numbers", 0)
-        - LeaseRequest.objects.count()
-        - session_repeats,
+        "get-numbers repeated after an ambiguous failure": repeated,
+        "force-released leases (state, reason, held for)": forced_leases[:10],
     }
 
 

@@ -29,6 +29,11 @@ class AmbiguousLease(ServiceError):
     pass
 
 
+def in_flight() -> timedelta:
+    """How long a claimed release stays claimed: longer than any call can take."""
+    return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + settings.ZHIMA_READ_TIMEOUT + 5)
+
+
 def poll_interval() -> timedelta:
     return timedelta(seconds=settings.ZHIMA_POLL_INTERVAL)
 

@@ -52,6 +52,7 @@ from .rules import (
     ServiceError,
     check_budget,
     estimate_costs,
+    in_flight,
     poll_interval,
     upstream_error,
 )
@@ -321,12 +322,9 @@ def _end(
 #
 # A lease to release moves to ``releasing``, ``end_reason`` holding its final state, a short
 # kind for the metrics and the reason ("expired|wait_limit|no SMS within…"), ``next_poll_at``
-# the time of its next attempt. ``release_due`` claims due rows (pushing that time 30 s on,
-# so a worker dying mid-call leaves them to be retried), makes one release call per item and
-# finishes them. A repeated release is harmless: "not leased" counts as done.
-
-IN_FLIGHT = timedelta(seconds=30)
-RETRY = timedelta(seconds=5)
+# the time of its next attempt. ``release_due`` claims due rows (pushing that time past any
+# call's timeout, so a worker dying mid-call leaves them to be retried), makes one release
+# call per item and finishes them. A repeated release is harmless: "not leased" is done.
 
 
 def queue_release(queryset, final_state: str, reason: str, kind: str = "user") -> int:
@@ -361,7 +359,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
         if transaction.get_connection().features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(qs.select_related("item", "account").order_by("next_poll_at")[:limit])
-        Lease.objects.filter(pk__in=[r.pk for r in rows]).update(next_poll_at=now + IN_FLIGHT)
+        Lease.objects.filter(pk__in=[r.pk for r in rows]).update(next_poll_at=now + in_flight())
     groups: dict[tuple[int, str], list[Lease]] = defaultdict(list)
     for lease in rows:
         groups[(lease.account_id, lease.item.item_id)].append(lease)
@@ -404,7 +402,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
 
 def _retry(leases, counts) -> None:
     Lease.objects.filter(pk__in=[x.pk for x in leases], state=LeaseState.RELEASING).update(
-        next_poll_at=timezone.now() + RETRY
+        next_poll_at=timezone.now() + poll_interval()
     )
     counts["retry"] += len(leases)
 
@@ -497,7 +495,7 @@ def blacklist(user, lease: Lease) -> None:
     claimed = before in ACTIVE_STATES and Lease.objects.filter(pk=lease.pk, state=before).update(
         state=LeaseState.RELEASING,
         end_reason="blocking",
-        next_poll_at=timezone.now() + IN_FLIGHT,
+        next_poll_at=timezone.now() + in_flight(),
         version=F("version") + 1,
     )
     if not claimed:
