@@ -8,8 +8,8 @@ what happened, checked against the simulator's own ledger.
 The simulator answers 10 % of calls too late (after acting), 5 % with garbage, 2 % with HTTP
 500, ends sessions every 2 simulated minutes and runs its clock ``--time-scale`` times faster
 (the console's deadlines are scaled alike). A django-q2 cluster runs the poller and is killed
-with SIGKILL every ``--kill-every`` seconds and restarted (its supervisor then enqueues
-``ensure_pollers``, as ``ExecStartPost`` would). Members lease numbers on several accounts
+with SIGKILL every ``--kill-every`` seconds and restarted; the restarted cluster starts its
+poller loops by itself. Members lease numbers on several accounts
 until ``--leases`` numbers are leased. Then the leases drain, each account is reconciled with
 release all, and the figures are checked. Only loopback is used; every loop is bounded.
 """
@@ -154,20 +154,19 @@ def run(
     say=print,
 ) -> dict:
     """Run the soak in a Django already set up with ``console_env`` settings."""
-    from django_q.tasks import async_task
-
     from accounts.models import ApiCall
     from leases import services
     from leases.models import HELD_STATES, Lease, LeaseRequest, Message
     from leases.rules import AmbiguousLease, ServiceError
+    from leases.tasks import ensure_schedules
 
     sim, root = start_sim(accounts, scale)
     cluster = None
     kills = 0
     try:
         manager, operators, world = setup_world(root, accounts, scale)
+        ensure_schedules()  # as bootstrap declares them
         cluster = start_cluster(env)
-        async_task("leases.tasks.ensure_pollers")
         rng = random.Random(7)
         started = time.monotonic()
         lease_until = started + max_minutes * 60 * 0.7
@@ -190,7 +189,6 @@ def run(
                 kill(cluster)
                 kills += 1
                 cluster = start_cluster(env)
-                async_task("leases.tasks.ensure_pollers")
                 next_kill = time.monotonic() + kill_every
                 say(
                     f"  {Lease.objects.count()} leases, {kills} kills, "

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class LeasesConfig(AppConfig):
     name = "leases"
     verbose_name = "Leases"
+
+    def ready(self) -> None:
+        from django_q.signals import post_spawn
+
+        from .tasks import on_worker_start
+
+        post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")

@@ -57,7 +57,10 @@ def claim_slot(slot: int, owner: str) -> bool:
 
 
 def alive_slots() -> set[int]:
-    since = timezone.now() - timedelta(seconds=settings.ZHIMA_POLLER_STALE_SECONDS)
+    """Slots whose loop beat in the last few seconds (a live loop beats about every second);
+    a slot quiet for longer gets a new loop, which waits until the slot is free."""
+    window = min(settings.ZHIMA_POLLER_STALE_SECONDS, 3.0)
+    since = timezone.now() - timedelta(seconds=window)
     return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
 
 
@@ -105,8 +108,12 @@ class Poller:
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, int]:
-        if not claim_slot(self.slot, self.owner):
-            return {"skipped": 1}
+        # A loop killed with its worker leaves a recent heartbeat: wait until it is stale.
+        give_up = time.monotonic() + settings.ZHIMA_POLLER_STALE_SECONDS + 1
+        while not claim_slot(self.slot, self.owner):
+            if time.monotonic() >= give_up:
+                return {"skipped": 1}
+            time.sleep(0.5)
         deadline = time.monotonic() + self.run_seconds
         next_chores = 0.0
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"poll{self.slot}")

@@ -31,6 +31,12 @@ def run_poller(slot: int = 0, chain: bool = True) -> dict:
     return totals
 
 
+def on_worker_start(sender, proc_name=None, **kwargs) -> None:
+    """django-q2's ``post_spawn``: a (re)started cluster starts its pollers at once instead of
+    waiting for the every-minute schedule."""
+    async_task("leases.tasks.ensure_pollers", task_name="ensure-pollers", group="poller")
+
+
 def ensure_pollers() -> list[int]:
     """Every minute: start a loop for each slot whose heartbeat went quiet."""
     alive = alive_slots()

@@ -118,11 +118,29 @@ def test_audit_rows_equal_the_simulators_requests_even_under_faults(personas, it
     assert outcomes["transport"] > 0 and outcomes["unreadable"] > 0
 
 
-def test_a_second_poller_on_the_same_slot_stands_aside(personas, items, sim, fast):
+def test_a_second_poller_on_a_live_slot_stands_aside_and_takes_over_a_dead_one(
+    personas, items, sim, fast
+):
+    import time
+
+    from django.utils import timezone
+
+    from leases.models import PollerHeartbeat
     from leases.poller import claim_slot
 
+    fast.ZHIMA_POLLER_STALE_SECONDS = 1
     assert claim_slot(0, "someone-else")
-    assert Poller(slot=0, run_seconds=0.5).run() == {"skipped": 1}
+    beat = PollerHeartbeat.objects.filter(slot=0, owner="someone-else")
+    # The other loop is alive (it beat just now): a new one waits, then stands aside.
+    start = time.monotonic()
+    for _ in range(3):
+        beat.update(beat_at=timezone.now())
+        time.sleep(0.2)
+    assert claim_slot(0, "third") is False
+    # Once it stops beating for longer than the stale time, the slot is taken over.
+    taken = Poller(slot=0, run_seconds=0.3).run()
+    assert "skipped" not in taken
+    assert time.monotonic() - start >= 1.0
 
 
 @pytest.mark.django_db(transaction=True)
