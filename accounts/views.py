@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from zhima_site.paging import page, stream_csv
+from zhima_site.paging import export_csv, page
 
 from . import permissions
 from .forms import AuditFilter
@@ -61,39 +61,23 @@ def audit_raw(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "accounts/audit.html#raw", {"call": call})
 
 
+AUDIT_COLUMNS = [
+    ("time", "created_at"),
+    ("account", "account__name"),
+    ("actor", "actor"),
+    ("endpoint", "endpoint"),
+    ("params", "params"),
+    ("http_status", "http_status"),
+    ("latency_ms", "latency_ms"),
+    ("outcome", "outcome"),
+    ("msg", "msg"),
+    ("phone", "phone"),
+    ("lease_id", "lease_id"),
+    ("raw_body", "raw_body"),
+]
+
+
 @require_GET
 def audit_csv(request: HttpRequest) -> HttpResponse:
     _form, qs = filtered_calls(request)
-    rows = (
-        qs.order_by("-created_at", "-id")
-        .values_list(
-            "created_at",
-            "account__name",
-            "actor",
-            "endpoint",
-            "params",
-            "http_status",
-            "latency_ms",
-            "outcome",
-            "msg",
-            "phone",
-            "lease_id",
-            "raw_body",
-        )
-        .iterator(chunk_size=2000)
-    )
-    header = [
-        "time",
-        "account",
-        "actor",
-        "endpoint",
-        "params",
-        "http_status",
-        "latency_ms",
-        "outcome",
-        "msg",
-        "phone",
-        "lease_id",
-        "raw_body",
-    ]
-    return stream_csv("zhima-audit.csv", header, rows)
+    return export_csv("zhima-audit.csv", qs, ("-created_at", "-id"), AUDIT_COLUMNS)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import permissions
 from accounts.clients import CallContext
 from accounts.models import Role
-from zhima_site.paging import page, stream_csv
+from zhima_site.paging import export_csv, page
 
 from . import catalog
 from .forms import AddItemForm, HistoryFilter
@@ -88,40 +88,25 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, "leases/history.html", ctx)
 
 
+HISTORY_COLUMNS = [
+    ("leased_at", "leased_at"),
+    ("account", "account__name"),
+    ("item_id", "item__item_id"),
+    ("item", "item__name"),
+    ("phone", "phone"),
+    ("member", "user__username"),
+    ("state", "state"),
+    ("code", "code"),
+    ("cost", "cost"),
+    ("reason", "end_reason"),
+    ("ended_at", "ended_at"),
+]
+
+
 @require_GET
 def history_csv(request: HttpRequest) -> HttpResponse:
     _form, qs = filtered_leases(request)
-    rows = (
-        qs.order_by("-leased_at", "-id")
-        .values_list(
-            "leased_at",
-            "account__name",
-            "item__item_id",
-            "item__name",
-            "phone",
-            "user__username",
-            "state",
-            "code",
-            "cost",
-            "end_reason",
-            "ended_at",
-        )
-        .iterator(chunk_size=2000)
-    )
-    header = [
-        "leased_at",
-        "account",
-        "item_id",
-        "item",
-        "phone",
-        "member",
-        "state",
-        "code",
-        "cost",
-        "reason",
-        "ended_at",
-    ]
-    return stream_csv("zhima-history.csv", header, rows)
+    return export_csv("zhima-history.csv", qs, ("-leased_at", "-id"), HISTORY_COLUMNS)
 
 
 # -- spend -------------------------------------------------------------------------------------

@@ -64,3 +64,9 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     response = StreamingHttpResponse(generate(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[str, str]]):
+    """Stream ``qs`` as CSV, rows fetched in chunks; ``columns`` pairs a header with a field."""
+    rows = qs.order_by(*order).values_list(*[f for _, f in columns]).iterator(chunk_size=2000)
+    return stream_csv(filename, [h for h, _ in columns], rows)
