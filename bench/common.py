@@ -73,8 +73,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_simulator(**knobs):
-    """A simulator process; returns (process, base_url)."""
+def start_simulator(*args: str, **knobs):
+    """A simulator process (``args``: extra ``runsimulator`` options); returns
+    (process, base_url)."""
     import requests
 
     port = free_port()
@@ -84,7 +85,7 @@ def start_simulator(**knobs):
         **{f"ZHIMA_SIM_{k.upper()}": str(v) for k, v in knobs.items()},
     }
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runsimulator", "--port", str(port)],
+        [sys.executable, "manage.py", "runsimulator", "--port", str(port), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -10,25 +10,12 @@ prints the median and spread of several runs.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import start_simulator
 
 
 def run_once(base: str, seconds: float, threads: int, phone: str, cookie: dict) -> float:
@@ -57,28 +44,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    port = free_port()
-    env = {**os.environ, "DJANGO_DEBUG": "true"}
-    sim = subprocess.Popen(
-        [sys.executable, "manage.py", "runsimulator", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/zsmcode/"
+    sim, base = start_simulator()
     try:
-        for _ in range(100):
-            try:
-                s = requests.Session()
-                s.get(
-                    base + "pkey/verification.php",
-                    params={"account": "demo", "pkey": "demo-pkey"},
-                    timeout=1,
-                )
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        s = requests.Session()
+        s.get(
+            base + "pkey/verification.php",
+            params={"account": "demo", "pkey": "demo-pkey"},
+            timeout=5,
+        )
         phone = s.get(
             base + "phoneNos/get.php", params={"itemId": "1002", "quantity": 1}, timeout=5
         ).json()["phoneNos"]

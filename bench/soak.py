@@ -52,37 +52,21 @@ def console_env(scale: float, workers: int) -> dict[str, str]:
 
 
 def start_sim(accounts: int, scale: float):
-    from common import free_port
+    from common import start_simulator
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "true",
-        "ZHIMA_SIM_TIMEOUT_RATE": "0.10",
-        "ZHIMA_SIM_TIMEOUT_SECONDS": "2",
-        "ZHIMA_SIM_GARBAGE_RATE": "0.05",
-        "ZHIMA_SIM_ERROR_RATE": "0.02",
-        "ZHIMA_SIM_SESSION_MINUTES": "2",
-        "ZHIMA_SIM_TIME_SCALE": str(scale),
-        "ZHIMA_SIM_SEED": "2026",
-        "ZHIMA_SIM_POOL_PER_CARRIER": "20000",
-    }
     extra = [f"--account=a{i}:soak-pkey-{i}:10000000" for i in range(accounts)]
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runsimulator", "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc, base = start_simulator(
+        *extra,
+        timeout_rate=0.10,
+        timeout_seconds=2,
+        garbage_rate=0.05,
+        error_rate=0.02,
+        session_minutes=2,
+        time_scale=scale,
+        seed=2026,
+        pool_per_carrier=20000,
     )
-    root = f"http://127.0.0.1:{port}/"
-    for _ in range(200):
-        try:
-            requests.get(root + "_sim/stats", timeout=1)
-            return proc, root
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("the simulator did not start")
+    return proc, base.removesuffix("zsmcode/")
 
 
 def start_cluster(env: dict) -> subprocess.Popen:
