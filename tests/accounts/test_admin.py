@@ -67,3 +67,19 @@ def test_the_audit_log_cannot_be_added_changed_or_deleted(admin_client, account,
     with pytest.raises(TypeError):
         ApiCall.objects.update(msg="x")
     assert admin_client.get("/admin/accounts/apicall/?q=13800000000").status_code == 200
+
+
+def test_the_lease_admin_releases_selected_numbers(admin_client, personas, items, sim):
+    from leases import services
+    from leases.models import Lease
+
+    req = services.lease_numbers(personas["member"], items["1002"], key="a" * 32, quantity=2)
+    ids = list(Lease.objects.filter(request=req).values_list("pk", flat=True))
+    page = admin_client.post(
+        "/admin/leases/lease/", {"action": "release", "_selected_action": ids}, follow=True
+    )
+    assert "2 released." in page.content.decode()
+    assert set(Lease.objects.values_list("state", flat=True)) == {"released"}
+    assert sim.stats()["requests"]["release"] == 1  # grouped per item
+    assert admin_client.get("/admin/leases/item/").status_code == 200
+    assert admin_client.get(f"/admin/leases/lease/{ids[0]}/change/").status_code == 200
