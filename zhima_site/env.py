@@ -18,7 +18,7 @@ def env_str(name: str, default: str = "") -> str:
     path = os.environ.get(name + "_FILE")
     if path:
         return Path(path).read_text(encoding="utf-8").strip()
-    return os.environ.get(name, default)
+    return os.environ.get(name) or default  # set but empty: the default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -226,6 +226,9 @@ ALERT_POLL_LAG_SECONDS = env_float("ALERT_POLL_LAG_SECONDS", 30.0)
 
 # -- The upstream ------------------------------------------------------------------------------
 ZHIMA_BASE_URL = env_str("ZHIMA_BASE_URL", "http://127.0.0.1:8001/zsmcode/")
+# Where the simulator serves the sandbox account (pinned on the account, so pointing
+# ZHIMA_BASE_URL at the real upstream never sends the sandbox's demo key there).
+ZHIMA_SANDBOX_URL = env_str("ZHIMA_SANDBOX_URL", "http://127.0.0.1:8001/zsmcode/")
 ZHIMA_CONNECT_TIMEOUT = env_float("ZHIMA_CONNECT_TIMEOUT", 3.05)
 ZHIMA_READ_TIMEOUT = env_float("ZHIMA_READ_TIMEOUT", 10.0)
 ZHIMA_HTTP_PROXY = env_str("ZHIMA_HTTP_PROXY")  # e.g. http://proxy:3128; none by default

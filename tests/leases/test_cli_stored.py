@@ -57,13 +57,14 @@ def test_an_unknown_stored_account_is_a_usage_error(db):
 
 
 def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monkeypatch):
-    settings.ZHIMA_BASE_URL = sim.base_url
+    settings.ZHIMA_SANDBOX_URL = sim.base_url
+    settings.ZHIMA_BASE_URL = "http://upstream.invalid/zsmcode/"  # the sandbox never goes there
     monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
     out = StringIO()
     call_command("bootstrap", stdout=out)
     assert "password" in out.getvalue()
     sandbox = DeveloperAccount.objects.get(name="Sandbox")
-    assert sandbox.sandbox and sandbox.quota == 1000
+    assert sandbox.sandbox and sandbox.quota == 1000 and sandbox.base_url == sim.base_url
     assert sandbox.items.count() == 8
     assert Membership.objects.get(account=sandbox).role == "manager"
     again = StringIO()
@@ -73,3 +74,14 @@ def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monk
     from django_q.models import Schedule
 
     assert Schedule.objects.filter(name__startswith="zhima-").count() == 5
+
+
+def test_bootstrap_without_a_sandbox_makes_schedules_and_an_admin(db, monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "long-enough-pw-1")
+    out = StringIO()
+    call_command("bootstrap", "--no-sandbox", stdout=out)
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    assert DeveloperAccount.objects.count() == 0
+    assert "long-enough-pw-1" not in out.getvalue()
