@@ -17,6 +17,27 @@ class DateRangeMixin(forms.Form):
     )
 
 
+class AccountScopedForm(forms.Form):
+    """A form whose ``account`` choices are the accounts the view passes (the user's own)."""
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Not ``accounts or …``: a queryset's truth value would fetch every row.
+        none = DeveloperAccount.objects.none()
+        self.fields["account"].queryset = accounts if accounts is not None else none
+
+
+class AccountFilter(DateRangeMixin, AccountScopedForm):
+    """The filters every list shares: an account of the user's, and a date range."""
+
+    account = forms.ModelChoiceField(
+        queryset=DeveloperAccount.objects.none(),
+        required=False,
+        label=_("Account"),
+        empty_label=_("all"),
+    )
+
+
 ENDPOINTS = [
     "verify",
     "details",
@@ -30,13 +51,7 @@ ENDPOINTS = [
 ]
 
 
-class AuditFilter(DateRangeMixin):
-    account = forms.ModelChoiceField(
-        queryset=DeveloperAccount.objects.none(),
-        required=False,
-        label=_("Account"),
-        empty_label=_("all"),
-    )
+class AuditFilter(AccountFilter):
     endpoint = forms.ChoiceField(
         label=_("Endpoint"), required=False, choices=[("", _("all"))] + [(e, e) for e in ENDPOINTS]
     )
@@ -45,7 +60,3 @@ class AuditFilter(DateRangeMixin):
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
-
-    def __init__(self, *args, accounts=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()

@@ -8,7 +8,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import DateRangeMixin
+from accounts.forms import AccountFilter, AccountScopedForm
 from accounts.models import DeveloperAccount
 
 from .models import Item, LeaseState
@@ -45,7 +45,8 @@ class LeaseForm(forms.Form):
     def __init__(self, *args, accounts=None, **kwargs):
         super().__init__(*args, **kwargs)
         qs = Item.objects.filter(
-            account__in=accounts or DeveloperAccount.objects.none(), account__active=True
+            account__in=accounts if accounts is not None else DeveloperAccount.objects.none(),
+            account__active=True,
         ).select_related("account")
         self.fields["item"].queryset = qs.order_by("account__name", "item_id")
         self.fields["item"].label_from_instance = lambda i: (
@@ -93,13 +94,7 @@ class SendForm(forms.Form):
     )
 
 
-class HistoryFilter(DateRangeMixin):
-    account = forms.ModelChoiceField(
-        queryset=DeveloperAccount.objects.none(),
-        required=False,
-        label=_("Account"),
-        empty_label=_("all"),
-    )
+class HistoryFilter(AccountFilter):
     item = forms.CharField(label=_("Item id"), required=False, max_length=32)
     member = forms.CharField(label=_("Member"), required=False, max_length=150)
     state = forms.ChoiceField(
@@ -109,12 +104,8 @@ class HistoryFilter(DateRangeMixin):
         label=_("Search"), required=False, max_length=100, help_text=_("Number, code or SMS text")
     )
 
-    def __init__(self, *args, accounts=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()
 
-
-class AddItemForm(forms.Form):
+class AddItemForm(AccountScopedForm):
     account = forms.ModelChoiceField(queryset=DeveloperAccount.objects.none(), label=_("Account"))
     item_id = forms.RegexField(
         regex=r"^\d{1,32}$",
@@ -122,7 +113,3 @@ class AddItemForm(forms.Form):
         max_length=32,
         error_messages={"invalid": _("An item id is digits only.")},
     )
-
-    def __init__(self, *args, accounts=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = accounts or DeveloperAccount.objects.none()
