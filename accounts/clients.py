@@ -1,5 +1,10 @@
 """Upstream clients for stored developer accounts, and the audit hook that writes ``ApiCall``.
 
+The audit log is written ahead: a *pending* row is committed before each request is sent and
+completed with the outcome after it (the one change an audit row ever sees), so a worker killed
+mid-call leaves a row whose outcome is unknown rather than no row. ``settle_abandoned_calls``
+marks such rows ``unknown`` once no answer can still come.
+
 One client per developer account per process (pooled connections, one cookie jar). The session
 cookie and its verification time live in Django's cache, so that several worker processes on
 Redis share one upstream session instead of each verifying on its own.
@@ -11,22 +16,26 @@ import json
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import ApiCall, DeveloperAccount, Tally
-from .upstream.client import AuditEvent, SessionStore, ZhimaClient
+from .models import ApiCall, DeveloperAccount, Outcome, Tally
+from .upstream.client import PENDING, AuditEvent, SessionStore, ZhimaClient
 
 
 @dataclass
 class CallContext:
     """Who makes a call and about what; carried by every client call into the audit row.
 
-    ``buffer``: when a list, the audit rows are appended to it for the caller to write in bulk
-    (the poller does this from its HTTP threads); otherwise each row is written at once.
+    ``buffer``: when a list, the completed audit rows are appended to it for the caller to
+    write in bulk (the poller does this from its HTTP threads); otherwise each row is written
+    at once. ``tickets``: pending rows the caller already wrote, by endpoint (the poller
+    reserves one ``get_sms`` row per claimed lease in one insert); a request without a ticket
+    gets its pending row written on the spot.
     """
 
     actor: str
@@ -35,6 +44,7 @@ class CallContext:
     phone: str = ""
     lease_request_id: int | None = None
     buffer: list | None = field(default=None, repr=False)
+    tickets: dict[str, int] | None = field(default=None, repr=False)
 
     @classmethod
     def for_user(cls, user, **kw) -> CallContext:
@@ -64,6 +74,7 @@ class CallRow:
     lease_id: int | None
     lease_request_id: int | None
     phone: str
+    id: int | None = None  # the pending row this completes
 
 
 def audit_row(account_id: int, event: AuditEvent) -> CallRow:
@@ -86,6 +97,7 @@ def audit_row(account_id: int, event: AuditEvent) -> CallRow:
         ctx.lease_id,
         ctx.lease_request_id,
         phone,
+        event.ticket,
     )
 
 
@@ -119,56 +131,127 @@ def lateness_tallies(seconds: list[float]) -> dict[str, int]:
     return out
 
 
-_FIELDS = [f.name for f in fields(CallRow)]
+_FIELDS = [f.name for f in fields(CallRow) if f.name != "id"]
+_DONE = [n for n in _FIELDS if n not in ("created_at", "account_id", "actor", "user_id")]
+_CHUNK = 500  # rows per INSERT: well inside SQLite's and PostgreSQL's parameter limits
+ABANDONED_MSG = "no outcome recorded: the process stopped during the call"
 
 
-def insert_calls(rows: list[CallRow]) -> None:
-    """Insert audit rows with one plain INSERT: the audit log is on the path of every upstream
-    call, and the ORM's per-object work would cost more than the database does."""
-    if not rows:
-        return
-    meta = ApiCall._meta
-    table = connection.ops.quote_name(meta.db_table)
-    cols = ", ".join(connection.ops.quote_name(meta.get_field(n).column) for n in _FIELDS)
-    marks = ", ".join(["%s"] * len(_FIELDS))
-    sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"  # noqa: S608 - no user input
+def _values(row: CallRow, names) -> list:
     adapt_time = connection.ops.adapt_datetimefield_value
-    params = [
-        (
-            adapt_time(r.created_at),
-            r.account_id,
-            r.actor,
-            r.user_id,
-            r.endpoint,
-            json.dumps(r.params, ensure_ascii=False),
-            r.http_status,
-            r.latency_ms,
-            r.outcome,
-            r.msg,
-            r.raw_body,
-            r.lease_id,
-            r.lease_request_id,
-            r.phone,
-        )
-        for r in rows
+    out = []
+    for name in names:
+        value = getattr(row, name)
+        if name == "created_at":
+            value = adapt_time(value)
+        elif name == "params":
+            value = json.dumps(value, ensure_ascii=False)
+        out.append(value)
+    return out
+
+
+def _sql_names(names) -> tuple[str, list[str]]:
+    meta = ApiCall._meta
+    return connection.ops.quote_name(meta.db_table), [
+        connection.ops.quote_name(meta.get_field(n).column) for n in names
     ]
+
+
+def insert_calls(rows: list[CallRow]) -> list[int]:
+    """Insert audit rows with plain multi-row INSERTs and return their ids, in order: the
+    audit log is on the path of every upstream call, and the ORM's per-object work would cost
+    more than the database does. (Both engines return RETURNING rows in VALUES order, which
+    Django's own bulk_create relies on too.)"""
+    table, cols = _sql_names(_FIELDS)
+    marks = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    ids: list[int] = []
     with connection.cursor() as cur:
-        cur.executemany(sql, params)
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i : i + _CHUNK]
+            sql = (
+                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 - no user input
+                f"VALUES {', '.join([marks] * len(chunk))} RETURNING id"
+            )
+            cur.execute(sql, [v for row in chunk for v in _values(row, _FIELDS)])
+            ids.extend(r[0] for r in cur.fetchall())
+    return ids
+
+
+def write_calls(rows: list[CallRow]) -> None:
+    """Complete the pending rows among ``rows`` with their outcome (only a row still pending
+    changes) and insert the others."""
+    pending = [r for r in rows if r.id is not None]
+    if pending:
+        table, cols = _sql_names(_DONE)
+        sets = ", ".join(f"{c} = %s" for c in cols)
+        sql = f"UPDATE {table} SET {sets} WHERE id = %s AND outcome = %s"  # noqa: S608
+        with connection.cursor() as cur:
+            cur.executemany(sql, [[*_values(r, _DONE), r.id, Outcome.PENDING] for r in pending])
+    fresh = [r for r in rows if r.id is None]
+    if fresh:
+        insert_calls(fresh)
+
+
+def reserve_calls(rows: list[CallRow]) -> list[int]:
+    """Write pending rows for calls about to be made; their ids are the calls' tickets."""
+    for row in rows:
+        row.outcome = Outcome.PENDING
+    return insert_calls(rows)
+
+
+def settle_abandoned_calls(now=None) -> int:
+    """Mark the pending rows no answer can complete any more (their process was killed
+    mid-call) as ``unknown``: the request may or may not have reached the upstream."""
+    longest = max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
+    wait = max(60.0, 3 * (settings.ZHIMA_CONNECT_TIMEOUT + longest))
+    cutoff = (now or timezone.now()) - timedelta(seconds=wait)
+    stale = list(
+        ApiCall.objects.filter(outcome=Outcome.PENDING, created_at__lt=cutoff).values_list(
+            "id", "endpoint"
+        )[:1000]
+    )
+    if not stale:
+        return 0
+    table, (outcome, msg) = _sql_names(["outcome", "msg"])
+    marks = ", ".join(["%s"] * len(stale))
+    sql = (
+        f"UPDATE {table} SET {outcome} = %s, {msg} = %s "  # noqa: S608 - no user input
+        f"WHERE id IN ({marks}) AND {outcome} = %s"
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql, [Outcome.UNKNOWN, ABANDONED_MSG, *(i for i, _ in stale), Outcome.PENDING])
+        settled = cur.rowcount
+        counts: dict[str, int] = defaultdict(int)
+        for _, endpoint in stale:
+            counts[f"calls|{endpoint}|{Outcome.UNKNOWN}"] += 1
+        Tally.bump(counts)
+    return settled
 
 
 class DbAudit:
-    """The client's audit hook for one stored account."""
+    """The client's audit hook for one stored account: a pending row before each request,
+    completed after it."""
 
     def __init__(self, account_id: int):
         self.account_id = account_id
 
     def __call__(self, event: AuditEvent) -> None:
-        row = audit_row(self.account_id, event)
         ctx = event.context
-        if isinstance(ctx, CallContext) and ctx.buffer is not None:
+        buffered = isinstance(ctx, CallContext) and ctx.buffer is not None
+        if event.outcome == PENDING:
+            tickets = ctx.tickets if isinstance(ctx, CallContext) else None
+            if tickets and event.endpoint in tickets:
+                event.ticket = tickets.pop(event.endpoint)
+                return
+            (event.ticket,) = insert_calls([audit_row(self.account_id, event)])
+            if buffered and threading.current_thread() is not threading.main_thread():
+                connection.close()  # a poller's HTTP thread: keep no connection open
+            return
+        row = audit_row(self.account_id, event)
+        if buffered:
             ctx.buffer.append(row)
         else:
-            insert_calls([row])
+            write_calls([row])
             Tally.bump(call_tallies([row]))
 
 
@@ -210,6 +293,7 @@ def client_for(account: DeveloperAccount) -> ZhimaClient:
             account.get_pkey(),
             connect_timeout=settings.ZHIMA_CONNECT_TIMEOUT,
             read_timeout=settings.ZHIMA_READ_TIMEOUT,
+            lease_read_timeout=settings.ZHIMA_LEASE_READ_TIMEOUT,
             audit=DbAudit(account.pk),
             session_store=CacheSessionStore(account.pk),
             pool_size=max(settings.ZHIMA_POLL_CONCURRENCY, 8),

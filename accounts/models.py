@@ -101,10 +101,14 @@ class Outcome(models.TextChoices):
     REFUSED = "refused", _("refused")
     TRANSPORT = "transport", _("transport error")
     UNREADABLE = "unreadable", _("unreadable")
+    PENDING = "pending", _("in flight")
+    UNKNOWN = "unknown", _("outcome unknown")
 
 
 class ApiCall(models.Model):
-    """One upstream call, success or failure. Rows are written once and never changed."""
+    """One upstream call, success or failure. A row is written *pending* before the request
+    is sent and completed once with its outcome (``accounts.clients``); nothing else ever
+    changes or deletes it."""
 
     created_at = models.DateTimeField(default=timezone.now)
     account = models.ForeignKey(

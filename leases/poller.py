@@ -7,10 +7,12 @@ broker, so the sub-minute cadence is a loop that runs inside one django-q2 task:
    than ``ZHIMA_POLLER_STALE_SECONDS`` is free, so a loop killed with its worker is replaced.
    Several slots (``ZHIMA_POLLER_SLOTS``) run side by side in one or several clusters.
 2. Each tick the loop collects finished polls and writes them in one transaction (leases,
-   messages, audit rows), then claims more due leases up to its capacity
+   messages, the audit rows completed), then claims more due leases up to its capacity
    (``services.claim_due``: an atomic claim that moves ``next_poll_at`` one interval ahead,
-   with SKIP LOCKED on PostgreSQL) and hands them to a thread pool that shares the account's
-   pooled HTTP connections. A slow answer never holds up the others.
+   with SKIP LOCKED on PostgreSQL), writes one pending audit row per claimed poll in one
+   insert (so a worker killed mid-poll leaves the calls it made on record), and hands them to
+   a thread pool that shares the account's pooled HTTP connections. A slow answer never holds
+   up the others.
 3. About once a second it beats its heartbeat and runs the auto-release sweep.
 4. After ``ZHIMA_POLLER_RUN_SECONDS`` it gives the slot back and the task enqueues its
    successor; the every-minute ``ensure_pollers`` schedule restarts any slot that went quiet.
@@ -31,10 +33,10 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.clients import CallContext, client_for
+from accounts.clients import CallContext, CallRow, client_for, reserve_calls
 from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount
-from accounts.upstream.client import UpstreamError
+from accounts.upstream.client import PENDING, UpstreamError
 
 from . import services
 from .models import PollerHeartbeat
@@ -64,6 +66,35 @@ def alive_slots() -> set[int]:
     return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
 
 
+def reserve_polls(dues: list[services.Due]) -> list[int]:
+    """Write one pending ``get_sms`` audit row per claimed poll, in one insert; their ids are
+    the polls' tickets."""
+    if not dues:
+        return []
+    now = timezone.now()
+    return reserve_calls(
+        [
+            CallRow(
+                now,
+                due.account_id,
+                f"task:{ACTOR}",
+                None,
+                "get_sms",
+                {"itemId": due.item_id, "phoneNo": due.phone},
+                None,
+                0,
+                PENDING,
+                "",
+                "",
+                due.lease_id,
+                None,
+                due.phone,
+            )
+            for due in dues
+        ]
+    )
+
+
 class Poller:
     def __init__(
         self,
@@ -86,9 +117,11 @@ class Poller:
 
     # -- one poll, on a pool thread ------------------------------------------------------------
 
-    def _poll(self, due: services.Due, account: DeveloperAccount):
+    def _poll(self, due: services.Due, account: DeveloperAccount, ticket: int):
         rows: list = []
-        ctx = CallContext.for_task(ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows)
+        ctx = CallContext.for_task(
+            ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows, tickets={"get_sms": ticket}
+        )
         try:
             result = client_for(account).get_sms(due.item_id, due.phone, context=ctx)
         except UpstreamError as exc:
@@ -132,8 +165,9 @@ class Poller:
                     break
                 room = self.concurrency * 2 - len(self.inflight)
                 if room > 0:
-                    for due in services.claim_due(room):
-                        fut = pool.submit(self._poll, due, self._account(due.account_id))
+                    dues = services.claim_due(room)
+                    for due, ticket in zip(dues, reserve_polls(dues), strict=True):
+                        fut = pool.submit(self._poll, due, self._account(due.account_id), ticket)
                         self.inflight[fut] = due
                 if self.inflight:
                     wait(list(self.inflight), timeout=self.tick, return_when=FIRST_COMPLETED)

@@ -30,7 +30,8 @@ class AmbiguousLease(ServiceError):
 
 
 def in_flight() -> timedelta:
-    """How long a claimed release stays claimed: longer than any call can take."""
+    """How long a claimed release stays claimed: longer than a release or block call can take
+    (the lease call's longer patience does not apply to them)."""
     return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + settings.ZHIMA_READ_TIMEOUT + 5)
 
 

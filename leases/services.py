@@ -25,12 +25,12 @@ from accounts.clients import (
     CallContext,
     call_tallies,
     client_for,
-    insert_calls,
     lateness_tallies,
+    write_calls,
 )
 from accounts.models import DeveloperAccount, Role, Tally
 from accounts.upstream import wire
-from accounts.upstream.client import TransportError, UpstreamError, UpstreamRefusal
+from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from . import codes
 from .models import (
@@ -133,15 +133,15 @@ def lease_numbers(
     except UpstreamRefusal as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, exc.msg)
         raise ServiceError(exc.msg) from None
-    except TransportError as exc:
-        if exc.ambiguous:
+    except UpstreamError as exc:
+        # Only the lease call itself can have leased numbers (a failed verification before it
+        # sent nothing), and only when it may have reached the upstream: a late, dropped or
+        # unreadable answer.
+        if exc.endpoint == "get_numbers" and getattr(exc, "ambiguous", True):
             _finish_request(req, LeaseRequest.Outcome.AMBIGUOUS, str(exc))
             raise AmbiguousLease(_(_AMBIGUOUS)) from None
         _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
         raise upstream_error(exc) from None
-    except UpstreamError as exc:  # unreadable: the call may have leased numbers
-        _finish_request(req, LeaseRequest.Outcome.AMBIGUOUS, str(exc))
-        raise AmbiguousLease(_(_AMBIGUOUS)) from None
     now = timezone.now()
     wait = timedelta(seconds=item.wait_limit_seconds)
     costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
@@ -205,12 +205,12 @@ def apply_poll_results(
     results: list[tuple[Due, wire.SmsResult | UpstreamError]], actor: str, audit_rows: list
 ) -> dict[str, int]:
     """Write a batch of poll answers: one UPDATE for the many still waiting, one transaction
-    for all, and the batch's audit rows in one insert."""
+    for all, and the batch's audit rows completed in one statement."""
     now = timezone.now()
     counts = defaultdict(int)
     waiting_ids = []
     with transaction.atomic():
-        insert_calls(audit_rows)
+        write_calls(audit_rows)
         for due, result in results:
             if isinstance(result, UpstreamRefusal) and NOT_LEASED.search(result.msg):
                 counts["gone"] += _end(

@@ -11,7 +11,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts import alerts
-from accounts.clients import CallContext
+from accounts.clients import CallContext, settle_abandoned_calls
 from accounts.models import DeveloperAccount
 
 from . import catalog
@@ -72,8 +72,10 @@ def refresh_items() -> dict:
 
 
 def check_alerts() -> dict:
-    """Every minute: the upstream-failing and poller-behind conditions of each account."""
+    """Every minute: the upstream-failing and poller-behind conditions of each account; and
+    the audit rows a killed process left pending are settled as "outcome unknown"."""
     now = timezone.now()
+    settled = settle_abandoned_calls(now)
     overdue = dict(
         Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
         .values_list("account_id")
@@ -84,6 +86,8 @@ def check_alerts() -> dict:
         alerts.check_upstream(account, now)
         alerts.check_poller(account, overdue.get(account.pk), now)
         out[account.name] = list(account.alerts.filter(active=True).values_list("kind", flat=True))
+    if settled:
+        out["audit rows settled"] = settled
     return out
 
 

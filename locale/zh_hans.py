@@ -38,6 +38,8 @@ ZH = {
     "ok": "成功",
     "refused": "被拒绝",
     "transport error": "传输错误",
+    "in flight": "进行中",
+    "outcome unknown": "结果未知",
     "unreadable": "无法解析",
     "upstream call": "上游调用",
     "upstream calls": "上游调用",

@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SECURE", "false")
 # A fixed test key; production keys come from ZHIMA_FIELD_KEYS or the generated key file.
 os.environ.setdefault("ZHIMA_FIELD_KEYS", "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds=")
 os.environ.setdefault("ZHIMA_READ_TIMEOUT", "2")
+os.environ.setdefault("ZHIMA_LEASE_READ_TIMEOUT", "2")
 # Keep this run's broker queue and cache keys apart from any other run on the same Redis.
 os.environ.setdefault("Q_CLUSTER_NAME", f"zhima-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"zhima-test-{os.getpid()}")

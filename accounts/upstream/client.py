@@ -11,7 +11,10 @@ Rules this client keeps (API.md §11):
    read timeout or a dropped connection may have leased and charged numbers: the error says so
    with ``ambiguous=True`` and the caller decides.
 4. Every HTTP request, success or failure, implicit verifications included, is reported to one
-   audit hook, with the pkey redacted from parameters, body and message.
+   audit hook, with the pkey redacted from parameters, body and message — twice: once *before*
+   it is sent (outcome ``pending``; the hook may set ``event.ticket`` to find the record again,
+   and if it raises, nothing is sent), and once with its outcome. A process killed mid-call so
+   leaves a record of the call, its outcome unknown, instead of no record at all.
 5. The pkey appears in no exception text, repr or log record: exceptions are built from our own
    words, never from ``requests``' messages (which carry the URL and so the pkey).
 """
@@ -112,7 +115,7 @@ class UnreadableResponse(UpstreamError):
 class AuditEvent:
     endpoint: str
     params: dict[str, str]
-    outcome: str  # ok | refused | transport | unreadable
+    outcome: str  # pending, then ok | refused | transport | unreadable
     http_status: int | None = None
     latency_ms: int = 0
     msg: str = ""
@@ -120,9 +123,11 @@ class AuditEvent:
     context: Any = None
     phones: list[str] = field(default_factory=list)  # the numbers a get-numbers call leased
     started_at: float = field(default_factory=time.time)
+    ticket: Any = None  # the hook's handle on the record it wrote for the pending call
 
 
 AuditHook = Callable[[AuditEvent], None]
+PENDING = "pending"
 
 
 def _no_audit(event: AuditEvent) -> None:
@@ -157,6 +162,7 @@ class ZhimaClient:
         *,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
+        lease_read_timeout: float | None = None,
         audit: AuditHook | None = None,
         session_store: SessionStore | None = None,
         pool_size: int = 32,
@@ -168,7 +174,10 @@ class ZhimaClient:
         self._pkey = pkey
         register_secret(pkey)
         self.timeout = (connect_timeout, read_timeout)
-        self.audit = audit or _no_audit
+        # A lease is money: waiting longer for its answer turns most late answers into known
+        # numbers instead of numbers leased, charged and unknown (rule 3).
+        self.lease_timeout = (connect_timeout, max(read_timeout, lease_read_timeout or 0))
+        self.audit = audit if audit is not None else _no_audit
         self.store = session_store or SessionStore()
         self.clock = clock
         self._verify_lock = threading.Lock()
@@ -200,14 +209,15 @@ class ZhimaClient:
     def _fetch(self, name: str, params: dict[str, str], event: AuditEvent) -> dict[str, str]:
         """One HTTP GET; returns the parsed fields or raises a transport or unreadable error."""
         url = self.base_url + ENDPOINTS[name]
+        timeout = self.lease_timeout if name == "get_numbers" else self.timeout
         try:
-            resp = self.http.get(url, params=params, timeout=self.timeout)
+            resp = self.http.get(url, params=params, timeout=timeout)
             body = resp.content
         except requests.ConnectTimeout:
             raise TransportError(name, "connect timed out", ambiguous=False) from None
         except requests.ReadTimeout:
             raise TransportError(
-                name, f"no answer within {self.timeout[1]:g} s", ambiguous=True
+                name, f"no answer within {timeout[1]:g} s", ambiguous=True
             ) from None
         except requests.ConnectionError as exc:
             sent = not _is_connect_failure(exc)
@@ -233,7 +243,9 @@ class ZhimaClient:
         ``SessionExpired``) or ``wire.UnreadableResponse``.
         """
         shown = {k: (REDACTED if k == "pkey" else v) for k, v in params.items()}
-        event = AuditEvent(endpoint=name, params=shown, outcome="transport", context=context)
+        event = AuditEvent(endpoint=name, params=shown, outcome=PENDING, context=context)
+        self.audit(event)  # write-ahead: an error here propagates, and nothing is sent
+        event.outcome = "transport"
         start = time.perf_counter()
         try:
             fields = self._fetch(name, params, event)

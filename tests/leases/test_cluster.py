@@ -86,3 +86,31 @@ def test_leases_complete_after_the_cluster_is_killed_and_restarted(personas, ite
     assert codes == {}  # every number was released
     for lease in Lease.objects.filter(request=req):
         assert lease.code and lease.messages.get().code == lease.code
+
+
+def test_a_worker_killed_mid_poll_leaves_every_call_it_made_on_record(personas, items, sim):
+    from collections import Counter
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.clients import settle_abandoned_calls
+    from accounts.models import ApiCall
+
+    services.lease_numbers(personas["member"], items["1002"], key="k", quantity=4)
+    sim.config(latency_ms=4000)  # every poll is still in flight when the worker dies
+    ensure_schedules()
+    async_task("leases.tasks.run_poller", 0)
+    cluster = start_cluster(sim)
+    try:
+        assert wait_for(lambda: sim.stats()["requests"].get("get_sms", 0) >= 4, 30)
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait(10)
+    served = sim.stats()["requests"]
+    stored = Counter(ApiCall.objects.values_list("endpoint", flat=True))
+    assert all(stored[endpoint] >= n for endpoint, n in served.items()), (served, stored)
+    pending = ApiCall.objects.filter(endpoint="get_sms", outcome="pending").count()
+    assert pending >= 4
+    assert settle_abandoned_calls(timezone.now() + timedelta(minutes=5)) >= pending
+    assert not ApiCall.objects.filter(outcome="pending").exists()

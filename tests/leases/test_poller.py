@@ -82,6 +82,7 @@ def test_lost_and_timed_out_sms_end_the_lease_and_release(personas, items, sim, 
     assert sim.leases() == []
 
 
+@pytest.mark.django_db(transaction=True)  # sessions lapse: poll threads write pending rows
 def test_no_number_reaches_the_forced_release(personas, items, sim, fast):
     # 30 simulated minutes pass in 3 seconds; the console's deadline is scaled the same way.
     sim.config(time_scale=600, sms_lost_rate=0, sms_timeout_rate=0)

@@ -10,6 +10,7 @@ from django.http import Http404
 from accounts.clients import CallContext
 from accounts.models import ApiCall, Membership
 from leases import services
+from leases.catalog import refresh_item
 from leases.models import Lease, LeaseEvent, LeaseRequest, LeaseState, Message
 from leases.rules import AmbiguousLease, ServiceError
 
@@ -111,6 +112,36 @@ def test_an_ambiguous_lease_is_not_repeated(personas, items, sim, settings):
     with pytest.raises(AmbiguousLease):
         services.lease_numbers(personas["member"], items["1001"], key="amb2")
     assert ApiCall.objects.filter(endpoint="get_numbers", outcome="transport").count() == 2
+
+
+def test_a_failed_verification_before_a_lease_is_a_plain_failure(personas, items, sim):
+    from django.core.cache import cache
+
+    cache.delete(f"zhima:session:{items['1001'].account_id}")  # the next call verifies first
+    sim.config(error_rate=1.0, fault_endpoints="verify")
+    with pytest.raises(ServiceError, match="HTTP 500") as info:
+        services.lease_numbers(personas["member"], items["1001"], key="v500")
+    assert not isinstance(info.value, AmbiguousLease)
+    assert LeaseRequest.objects.get(key="v500").outcome == LeaseRequest.Outcome.FAILED
+    assert sim.stats()["requests"].get("get_numbers", 0) == 0
+
+
+def test_the_lease_call_waits_out_a_late_answer_that_other_calls_give_up_on(
+    personas, items, sim, settings
+):
+    from accounts.clients import forget_clients
+
+    settings.ZHIMA_LEASE_READ_TIMEOUT = 4
+    forget_clients()
+    try:
+        sim.config(timeout_rate=1.0, timeout_seconds=2.5, fault_endpoints="get_numbers,details")
+        req = services.lease_numbers(personas["member"], items["1001"], key="late")
+        (lease,) = Lease.objects.filter(request=req)
+        assert [x["phoneNo"] for x in sim.leases()] == [lease.phone]
+        with pytest.raises(ServiceError):  # the same lateness on any other call: given up on
+            refresh_item(items["1001"].account, "1001", CallContext.for_task("test"))
+    finally:
+        forget_clients()
 
 
 def test_release_groups_per_item_and_ends_leases(personas, items, sim):

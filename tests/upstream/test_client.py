@@ -150,12 +150,54 @@ def test_a_read_timeout_is_an_ambiguous_transport_error_and_never_repeated(sim):
     assert stats["numbers_leased"] == 1  # and it did lease: the ambiguity is real
 
 
+class Recorder(list):
+    """An audit hook that keeps each call once, with its outcome, and checks that every call
+    was announced (pending) before its outcome came."""
+
+    def __init__(self):
+        super().__init__()
+        self.announced = []
+
+    def __call__(self, event):
+        if event.outcome == "pending":
+            self.announced.append(event)
+        else:
+            assert any(e is event for e in self.announced)
+            self.append(event)
+
+
+def test_every_request_is_announced_to_the_audit_hook_before_it_is_sent(sim, zclient):
+    seen = []
+
+    def hook(event):
+        if event.outcome == "pending":
+            seen.append((event.endpoint, dict(sim.stats()["requests"])))
+
+    zclient.audit = hook
+    zclient.get_numbers("1001")
+    assert [name for name, _ in seen] == ["verify", "get_numbers"]
+    assert seen[0][1].get("verify", 0) == 0 and seen[1][1].get("get_numbers", 0) == 0
+
+
+def test_a_failing_write_ahead_sends_nothing(sim, zclient):
+    zclient.verify()
+
+    def hook(event):
+        if event.outcome == "pending":
+            raise RuntimeError("audit store down")
+
+    zclient.audit = hook
+    with pytest.raises(RuntimeError):
+        zclient.get_numbers("1001")
+    assert sim.stats()["requests"].get("get_numbers", 0) == 0
+
+
 def test_connection_refused_is_a_clear_transport_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    events = []
-    c = ZhimaClient(f"http://127.0.0.1:{port}/zsmcode/", "demo", "demo-pkey", audit=events.append)
+    events = Recorder()
+    c = ZhimaClient(f"http://127.0.0.1:{port}/zsmcode/", "demo", "demo-pkey", audit=events)
     with pytest.raises(TransportError) as info:
         c.verify()
     assert info.value.ambiguous is False
@@ -175,8 +217,8 @@ def test_http_500_is_a_transport_error(sim, zclient):
 def test_a_garbage_body_is_unreadable_and_kept(sim, zclient):
     zclient.verify()
     sim.config(garbage_rate=1.0, seed=3)
-    events = []
-    zclient.audit = events.append
+    events = Recorder()
+    zclient.audit = events
     for _ in range(4):
         with pytest.raises(UnreadableResponse):
             zclient.get_sms("1001", "13800000000")
@@ -185,8 +227,8 @@ def test_a_garbage_body_is_unreadable_and_kept(sim, zclient):
 
 
 def test_session_expiry_causes_exactly_one_reverify_and_repeat(sim, zclient):
-    events = []
-    zclient.audit = events.append
+    events = Recorder()
+    zclient.audit = events
     phone = zclient.get_numbers("1001")[0]
     sim.state.set_scale(2000)  # 15 minutes pass in under half a second
     time.sleep(0.5)
@@ -220,8 +262,8 @@ def test_a_dropped_connection_on_get_numbers_is_ambiguous():
 
 def test_the_pkey_is_in_no_exception_log_or_audit_row(sim, caplog):
     secret = "demo-pkey"
-    events = []
-    c = sim.client(audit=events.append, read_timeout=0.2)
+    events = Recorder()
+    c = sim.client(audit=events, read_timeout=0.2)
     caplog.set_level(logging.DEBUG)
     c.verify()
     sim.config(timeout_rate=1.0, timeout_seconds=0.5)

@@ -114,6 +114,7 @@ class Command(BaseCommand):
             pkey,
             connect_timeout=settings.ZHIMA_CONNECT_TIMEOUT,
             read_timeout=settings.ZHIMA_READ_TIMEOUT,
+            lease_read_timeout=settings.ZHIMA_LEASE_READ_TIMEOUT,
         )
 
     def fail(self, message: str, code: int):
