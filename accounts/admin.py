@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 from .clients import CallContext
 from .crypto import SecretUnreadable
 from .models import ApiCall, DeveloperAccount, Membership
+from .quota import refresh_quota
+from .upstream.client import UpstreamError
 
 
 class DeveloperAccountForm(forms.ModelForm):
@@ -63,14 +65,11 @@ class DeveloperAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Verify now (reads the quota)"))
     def verify_now(self, request, queryset):
-        from leases.catalog import refresh_quota  # the leases app builds on this one
-        from leases.rules import ServiceError
-
         for account in queryset:
             ctx = CallContext.for_user(request.user)
             try:
                 quota = refresh_quota(account, ctx)
-            except (ServiceError, SecretUnreadable) as exc:
+            except (UpstreamError, SecretUnreadable) as exc:
                 self.message_user(request, f"{account}: {exc}", messages.ERROR)
             else:
                 self.message_user(

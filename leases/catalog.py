@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from accounts import alerts
 from accounts.clients import CallContext, client_for
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
@@ -40,22 +39,3 @@ def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> I
         },
     )
     return item
-
-
-def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
-    """Verify the key (which also renews the upstream session) and cache the quota; the
-    key-invalid and low-quota alerts follow the answer."""
-    try:
-        result = client_for(account).verify(context=ctx)
-    except UpstreamRefusal as exc:
-        alerts.set_condition(account, "key_invalid", True, f"The upstream said: {exc.msg}")
-        raise upstream_error(exc) from None
-    except UpstreamError as exc:
-        raise upstream_error(exc) from None
-    DeveloperAccount.objects.filter(pk=account.pk).update(
-        quota=result.left_quantity, quota_read_at=timezone.now()
-    )
-    account.quota, account.quota_read_at = result.left_quantity, timezone.now()
-    alerts.set_condition(account, "key_invalid", False, "The key verifies again.")
-    alerts.check_quota(account)
-    return result.left_quantity

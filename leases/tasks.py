@@ -13,6 +13,8 @@ from django_q.tasks import async_task
 from accounts import alerts
 from accounts.clients import CallContext, settle_abandoned_calls
 from accounts.models import DeveloperAccount
+from accounts.quota import refresh_quota
+from accounts.upstream.client import UpstreamError
 
 from . import catalog
 from .models import Item, Lease, LeaseState
@@ -51,8 +53,8 @@ def refresh_quotas() -> dict:
     out = {}
     for account in DeveloperAccount.objects.filter(active=True):
         try:
-            out[account.name] = catalog.refresh_quota(account, CallContext.for_task("quota"))
-        except ServiceError as exc:
+            out[account.name] = refresh_quota(account, CallContext.for_task("quota"))
+        except UpstreamError as exc:
             out[account.name] = f"error: {exc}"
             continue
         if account.quota_low:  # the alert mail itself is sent once, by refresh_quota

@@ -48,6 +48,17 @@ def test_verify_now_shows_the_quota(admin_client, account, sim):
     assert ApiCall.objects.get().actor == "root"
 
 
+def test_verify_now_shows_the_upstreams_refusal(admin_client, account, sim):
+    sim.state.accounts["demo"].pkey = "rotated-upstream"
+    page = admin_client.post(
+        "/admin/accounts/developeraccount/",
+        {"action": "verify_now", "_selected_action": [account.pk]},
+        follow=True,
+    ).content.decode()
+    assert "开发者账号或密钥错误" in page and "verified, quota" not in page
+    assert account.alerts.get(kind="key_invalid").active
+
+
 def test_the_audit_log_cannot_be_added_changed_or_deleted(admin_client, account, sim):
     from accounts.clients import client_for
 

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from accounts.clients import CallContext
 from accounts.models import Alert
-from leases import catalog, services
+from accounts.quota import refresh_quota
+from accounts.upstream.client import UpstreamRefusal
+from leases import services
 from leases.models import Lease
 from leases.poller import Poller
-from leases.rules import ServiceError
 from leases.tasks import check_alerts
 
 
@@ -27,18 +28,18 @@ def test_low_quota_alerts_once_and_recovers_once(managed, personas, items, sim):
     managed.low_quota_threshold = 999
     managed.save()
     ctx = CallContext.for_task("test")
-    catalog.refresh_quota(managed, ctx)
+    refresh_quota(managed, ctx)
     assert mail.outbox == []
     services.lease_numbers(personas["member"], items["1002"], key="q" * 32, quantity=10)
-    catalog.refresh_quota(managed, ctx)  # 998 left
-    catalog.refresh_quota(managed, ctx)
+    refresh_quota(managed, ctx)  # 998 left
+    refresh_quota(managed, ctx)
     assert [m.subject for m in mail.outbox] == [
         "[Zhima Console] Sandbox: quota below its threshold"
     ]
     assert mail.outbox[0].to == ["owner@example.com"] and "998 left" in mail.outbox[0].body
     sim.state.accounts["demo"].balance = Decimal(1000)
-    catalog.refresh_quota(managed, ctx)
-    catalog.refresh_quota(managed, ctx)
+    refresh_quota(managed, ctx)
+    refresh_quota(managed, ctx)
     assert len(mail.outbox) == 2
     assert mail.outbox[1].subject.startswith("[Zhima Console] Sandbox: recovered")
 
@@ -46,8 +47,8 @@ def test_low_quota_alerts_once_and_recovers_once(managed, personas, items, sim):
 def test_a_key_that_no_longer_verifies_alerts_once(managed, sim):
     sim.state.accounts["demo"].pkey = "rotated-upstream"
     for _ in range(2):
-        with pytest.raises(ServiceError):
-            catalog.refresh_quota(managed, CallContext.for_task("test"))
+        with pytest.raises(UpstreamRefusal):
+            refresh_quota(managed, CallContext.for_task("test"))
     assert [m.subject for m in mail.outbox] == [
         "[Zhima Console] Sandbox: the key can no longer be verified"
     ]

@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand
 
 from accounts.clients import CallContext
 from accounts.models import DeveloperAccount, Membership, Role
+from accounts.quota import refresh_quota
+from accounts.upstream.client import UpstreamError
 from leases import catalog
 from leases.rules import ServiceError
 from leases.tasks import ensure_schedules
@@ -61,9 +63,9 @@ class Command(BaseCommand):
             try:
                 for item_id in SANDBOX_ITEMS:
                     catalog.refresh_item(sandbox, item_id, ctx)
-                catalog.refresh_quota(sandbox, ctx)
+                refresh_quota(sandbox, ctx)
                 self.stdout.write("Read the sandbox items and quota from the simulator.")
-            except ServiceError as exc:
+            except (ServiceError, UpstreamError) as exc:
                 self.stdout.write(f"Sandbox items not read yet ({exc}); the schedule will.")
 
     def _admin(self):
