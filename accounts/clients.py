@@ -132,9 +132,11 @@ def lateness_tallies(seconds: list[float]) -> dict[str, int]:
 
 
 _FIELDS = [f.name for f in fields(CallRow) if f.name != "id"]
-_DONE = [n for n in _FIELDS if n not in ("created_at", "account_id", "actor", "user_id")]
+# What the answer adds to a pending row (parameters, actor and lease were known before).
+_DONE = ["http_status", "latency_ms", "outcome", "msg", "raw_body", "phone"]
 _CHUNK = 500  # rows per INSERT: well inside SQLite's and PostgreSQL's parameter limits
 ABANDONED_MSG = "no outcome recorded: the process stopped during the call"
+_sql_cache: dict[tuple, str] = {}
 
 
 def _values(row: CallRow, names) -> list:
@@ -150,11 +152,30 @@ def _values(row: CallRow, names) -> list:
     return out
 
 
-def _sql_names(names) -> tuple[str, list[str]]:
-    meta = ApiCall._meta
-    return connection.ops.quote_name(meta.db_table), [
-        connection.ops.quote_name(meta.get_field(n).column) for n in names
-    ]
+def _sql(kind: str, rows: int = 1) -> str:
+    """The statement of ``kind`` for this database, built once (quoting, column names)."""
+    key = (connection.vendor, kind, rows)
+    sql = _sql_cache.get(key)
+    if sql is None:
+        q = connection.ops.quote_name
+        table, col = q(ApiCall._meta.db_table), lambda n: q(ApiCall._meta.get_field(n).column)
+        if kind == "insert":
+            marks = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+            sql = (
+                f"INSERT INTO {table} ({', '.join(col(n) for n in _FIELDS)}) "  # noqa: S608
+                f"VALUES {', '.join([marks] * rows)} RETURNING id"
+            )
+        elif kind == "complete":
+            sets = ", ".join(f"{col(n)} = %s" for n in _DONE)
+            sql = f"UPDATE {table} SET {sets} WHERE id = %s AND outcome = %s"  # noqa: S608
+        else:
+            marks = ", ".join(["%s"] * rows)
+            sql = (
+                f"UPDATE {table} SET outcome = %s, msg = %s "  # noqa: S608 - no user input
+                f"WHERE id IN ({marks}) AND outcome = %s"
+            )
+        _sql_cache[key] = sql
+    return sql
 
 
 def insert_calls(rows: list[CallRow]) -> list[int]:
@@ -162,17 +183,13 @@ def insert_calls(rows: list[CallRow]) -> list[int]:
     audit log is on the path of every upstream call, and the ORM's per-object work would cost
     more than the database does. (Both engines return RETURNING rows in VALUES order, which
     Django's own bulk_create relies on too.)"""
-    table, cols = _sql_names(_FIELDS)
-    marks = "(" + ", ".join(["%s"] * len(cols)) + ")"
     ids: list[int] = []
     with connection.cursor() as cur:
         for i in range(0, len(rows), _CHUNK):
             chunk = rows[i : i + _CHUNK]
-            sql = (
-                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 - no user input
-                f"VALUES {', '.join([marks] * len(chunk))} RETURNING id"
+            cur.execute(
+                _sql("insert", len(chunk)), [v for row in chunk for v in _values(row, _FIELDS)]
             )
-            cur.execute(sql, [v for row in chunk for v in _values(row, _FIELDS)])
             ids.extend(r[0] for r in cur.fetchall())
     return ids
 
@@ -180,13 +197,13 @@ def insert_calls(rows: list[CallRow]) -> list[int]:
 def write_calls(rows: list[CallRow]) -> None:
     """Complete the pending rows among ``rows`` with their outcome (only a row still pending
     changes) and insert the others."""
-    pending = [r for r in rows if r.id is not None]
-    if pending:
-        table, cols = _sql_names(_DONE)
-        sets = ", ".join(f"{c} = %s" for c in cols)
-        sql = f"UPDATE {table} SET {sets} WHERE id = %s AND outcome = %s"  # noqa: S608
+    pending = [[*_values(r, _DONE), r.id, Outcome.PENDING] for r in rows if r.id is not None]
+    if len(pending) == 1:
         with connection.cursor() as cur:
-            cur.executemany(sql, [[*_values(r, _DONE), r.id, Outcome.PENDING] for r in pending])
+            cur.execute(_sql("complete"), pending[0])
+    elif pending:
+        with connection.cursor() as cur:
+            cur.executemany(_sql("complete"), pending)
     fresh = [r for r in rows if r.id is None]
     if fresh:
         insert_calls(fresh)
@@ -212,14 +229,11 @@ def settle_abandoned_calls(now=None) -> int:
     )
     if not stale:
         return 0
-    table, (outcome, msg) = _sql_names(["outcome", "msg"])
-    marks = ", ".join(["%s"] * len(stale))
-    sql = (
-        f"UPDATE {table} SET {outcome} = %s, {msg} = %s "  # noqa: S608 - no user input
-        f"WHERE id IN ({marks}) AND {outcome} = %s"
-    )
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(sql, [Outcome.UNKNOWN, ABANDONED_MSG, *(i for i, _ in stale), Outcome.PENDING])
+        cur.execute(
+            _sql("settle", len(stale)),
+            [Outcome.UNKNOWN, ABANDONED_MSG, *(i for i, _ in stale), Outcome.PENDING],
+        )
         settled = cur.rowcount
         counts: dict[str, int] = defaultdict(int)
         for _, endpoint in stale:
@@ -251,8 +265,9 @@ class DbAudit:
         if buffered:
             ctx.buffer.append(row)
         else:
-            write_calls([row])
-            Tally.bump(call_tallies([row]))
+            with transaction.atomic():  # one commit for the row and its totals
+                write_calls([row])
+                Tally.bump(call_tallies([row]))
 
 
 class CacheSessionStore(SessionStore):
