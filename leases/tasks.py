@@ -35,13 +35,17 @@ def run_poller(slot: int = 0, chain: bool = True) -> dict:
 
 def on_worker_start(sender, proc_name=None, **kwargs) -> None:
     """django-q2's ``post_spawn``: a (re)started cluster starts its pollers at once instead of
-    waiting for the every-minute schedule."""
-    async_task("leases.tasks.ensure_pollers", task_name="ensure-pollers", group="poller")
+    waiting for the every-minute schedule — for every slot, because a loop killed with the
+    previous cluster still looks alive for a few seconds. Each loop waits out a dead loop's
+    heartbeat and takes its slot, or stands aside after that wait if the slot is really alive
+    (in another cluster)."""
+    async_task("leases.tasks.ensure_pollers", True, task_name="ensure-pollers", group="poller")
 
 
-def ensure_pollers() -> list[int]:
-    """Every minute: start a loop for each slot whose heartbeat went quiet."""
-    alive = alive_slots()
+def ensure_pollers(every_slot: bool = False) -> list[int]:
+    """Every minute: start a loop for each slot whose heartbeat went quiet (``every_slot``:
+    for each slot, see ``on_worker_start``)."""
+    alive = set() if every_slot else alive_slots()
     started = [s for s in range(settings.ZHIMA_POLLER_SLOTS) if s not in alive]
     for slot in started:
         async_task("leases.tasks.run_poller", slot, task_name=f"poller-{slot}", group="poller")

@@ -73,8 +73,11 @@ def test_leases_complete_after_the_cluster_is_killed_and_restarted(personas, ite
         assert Lease.objects.filter(state=LeaseState.WAITING).exists(), list(
             Lease.objects.values_list("state", "end_reason", "polls")
         )
+        polled = sim.stats()["requests"]["get_sms"]
         cluster = start_cluster(sim)
-        async_task("leases.tasks.ensure_pollers")
+        # The new cluster starts its poller by itself, as soon as the dead loop's heartbeat
+        # is stale (2 s here), not at the every-minute schedule.
+        assert wait_for(lambda: sim.stats()["requests"]["get_sms"] > polled, 20)
         done = wait_for(
             lambda: not Lease.objects.filter(request=req).exclude(state="released").exists(), 60
         )
