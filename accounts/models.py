@@ -25,6 +25,9 @@ class DeveloperAccount(models.Model):
     quota_read_at = models.DateTimeField(_("quota read at"), null=True, blank=True, editable=False)
     low_quota_threshold = models.PositiveIntegerField(_("low-quota threshold"), default=50)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set while the console frees numbers a lost lease answer may have leased (release all on
+    # an idle account, ``leases.reconcile``); lease requests are refused meanwhile.
+    reconciling_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

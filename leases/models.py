@@ -125,6 +125,10 @@ class LeaseRequest(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)
     msg = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)  # when its outcome was known
+
+    class Meta:
+        indexes = [models.Index(fields=["outcome", "created_at"], name="leasereq_outcome")]
 
     def __str__(self) -> str:
         return f"{self.key} {self.outcome}"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
@@ -33,6 +34,25 @@ def in_flight() -> timedelta:
     """How long a claimed release stays claimed: longer than a release or block call can take
     (the lease call's longer patience does not apply to them)."""
     return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + settings.ZHIMA_READ_TIMEOUT + 5)
+
+
+def reconcile_hold() -> timedelta:
+    """How long a lease request can be in flight; also how long a reconciliation's mark on
+    an account counts (a reconciler that died leaves it behind)."""
+    longest = max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
+    return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + longest + 5)
+
+
+def check_not_reconciling(account_id: int) -> None:
+    """Refuse a lease while the console releases all on the account (``leases.reconcile``)."""
+    since = timezone.now() - reconcile_hold()
+    if DeveloperAccount.objects.filter(pk=account_id, reconciling_since__gte=since).exists():
+        raise ServiceError(
+            _(
+                "The console is releasing this account's numbers after an unclear lease "
+                "answer. Try again in a few seconds."
+            )
+        )
 
 
 def poll_interval() -> timedelta:
@@ -84,8 +104,8 @@ def check_budget(membership, user, costs: list[Decimal]) -> None:
 
 _AMBIGUOUS = gettext_noop(
     "The upstream did not answer clearly, so numbers may have been leased and charged. "
-    "The request was not repeated: check the account's audit log, and use release all "
-    "to free anything leased."
+    "The request was not repeated. The console frees them by itself (release all) as soon "
+    "as this account holds no numbers; a manager can release all now."
 )
 
 

@@ -1,5 +1,4 @@
-"""Every change of lease state happens here: lease, poll, release, blacklist, send, release all,
-and the item and quota refreshes that feed them.
+"""Every change of lease state happens here: lease, poll, release, blacklist, send, release all.
 
 Transitions are conditional updates — ``filter(pk=…, state=old).update(state=new)`` — and the
 caller goes on only when exactly one row changed: two workers, a redelivered task or two clicks
@@ -51,6 +50,7 @@ from .rules import (
     Due,
     ServiceError,
     check_budget,
+    check_not_reconciling,
     estimate_costs,
     in_flight,
     poll_interval,
@@ -116,6 +116,7 @@ def lease_numbers(
     costs = estimate_costs(item, quantity)
     try:
         check_budget(membership, user, costs)
+        check_not_reconciling(account.pk)  # after recording the request: see leases.reconcile
     except ServiceError as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, str(exc))
         raise
@@ -172,8 +173,9 @@ def lease_numbers(
 
 
 def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
-    LeaseRequest.objects.filter(pk=req.pk).update(outcome=outcome, msg=msg[:2000])
-    req.outcome, req.msg = outcome, msg
+    now = timezone.now()
+    LeaseRequest.objects.filter(pk=req.pk).update(outcome=outcome, msg=msg[:2000], finished_at=now)
+    req.outcome, req.msg, req.finished_at = outcome, msg, now
 
 
 # ---------------------------------------------------------------------------------------------

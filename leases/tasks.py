@@ -16,7 +16,7 @@ from accounts.models import DeveloperAccount
 from accounts.quota import refresh_quota
 from accounts.upstream.client import UpstreamError
 
-from . import catalog
+from . import catalog, reconcile
 from .models import Item, Lease, LeaseState
 from .poller import Poller, alive_slots
 from .rules import ServiceError
@@ -97,6 +97,12 @@ def check_alerts() -> dict:
     return out
 
 
+def reconcile_accounts() -> dict:
+    """Every minute: release all on idle accounts where a lost lease answer may have left
+    numbers (``leases.reconcile``)."""
+    return reconcile.reconcile_accounts()
+
+
 def optimize_database() -> str:
     """Hourly: keep SQLite's query-planner statistics fresh (PostgreSQL's autovacuum does
     this by itself). Without them SQLite picks poor indexes once the history grows."""
@@ -115,6 +121,7 @@ SCHEDULES = {
     "zhima-items": ("leases.tasks.refresh_items", 60),
     "zhima-alerts": ("leases.tasks.check_alerts", 1),
     "zhima-optimize": ("leases.tasks.optimize_database", 60),
+    "zhima-reconcile": ("leases.tasks.reconcile_accounts", 1),
 }
 
 

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from accounts.models import ApiCall, DeveloperAccount, Membership
 from leases.models import Lease, LeaseState
 from leases.poller import Poller
+from leases.tasks import SCHEDULES
 
 
 def run(*args):
@@ -73,7 +74,7 @@ def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monk
     assert DeveloperAccount.objects.count() == 1
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(name__startswith="zhima-").count() == 5
+    assert Schedule.objects.filter(name__startswith="zhima-").count() == len(SCHEDULES) == 6
 
 
 def test_bootstrap_without_a_sandbox_makes_schedules_and_an_admin(db, monkeypatch):
