@@ -284,6 +284,9 @@ def run(
             Counter(LeaseRequest.objects.filter(outcome="ambiguous").values_list("msg", flat=True))
         ),
         "refused lease requests": refused,
+        "automatic release-all on idle accounts (reconcile)": ApiCall.objects.filter(
+            endpoint="release_all", actor="task:reconcile"
+        ).count(),
         "worker kills": kills,
         "faults injected": sum(stats["faults"].values()) + kills,
         "faults by kind": {**stats["faults"], "sigkill": kills},
