@@ -1,11 +1,11 @@
 """Audit overhead: time per upstream call with the audit log on ÷ with a no-op hook.
 
-    .venv/bin/python bench/audit_overhead.py [--calls 300] [--runs 5]
+    .venv/bin/python bench/audit_overhead.py [--calls 300] [--runs 5] [--latency-ms 5]
 
-The same client calls ``sms/get.php`` on a simulator answering in 5 ms, alternating runs with
-the database audit hook (a pending ``ApiCall`` row before each call, completed with its
-running totals after it), with DEBUG off as in production, and with a
-hook that does nothing. Prints the median time per call of each and their ratio.
+The same client calls ``sms/get.php`` on a simulator answering in 5 ms (``--latency-ms``),
+alternating runs with the database audit hook (a pending ``ApiCall`` row before each call,
+completed with its running totals after it; DEBUG off, as in production) and with a hook that
+does nothing. Prints the median time per call of each and their ratio.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--latency-ms", type=int, default=5)
     args = ap.parse_args()
-    sim, base = start_simulator(latency_ms=5, auto_sms="false")
+    sim, base = start_simulator(latency_ms=args.latency_ms, auto_sms="false")
     try:
         # Production settings: with DEBUG on, Django's cursor wrapper formats and keeps every
         # query, which would be measured as part of the audit log's cost.
@@ -57,7 +58,8 @@ def main() -> None:
         sim.terminate()
     a, b = statistics.median(results["audited"]), statistics.median(results["no-op"])
     print(
-        f"Audit overhead, simulator at 5 ms, {args.runs} runs of {args.calls} calls — {machine()}"
+        f"Audit overhead, simulator at {args.latency_ms} ms, "
+        f"{args.runs} runs of {args.calls} calls — {machine()}"
     )
     print(
         f"audited {a:.2f} ms/call (runs {min(results['audited']):.2f}–"
