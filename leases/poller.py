@@ -66,33 +66,21 @@ def alive_slots() -> set[int]:
     return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
 
 
+def _poll_row(due: services.Due, now, outcome: str = PENDING, msg: str = "") -> CallRow:
+    params = {"itemId": due.item_id, "phoneNo": due.phone}
+    return CallRow(
+        now, due.account_id, f"task:{ACTOR}", None, "get_sms", params, None, 0, outcome, msg, "",
+        due.lease_id, None, due.phone,
+    )  # fmt: skip
+
+
 def reserve_polls(dues: list[services.Due]) -> list[int]:
     """Write one pending ``get_sms`` audit row per claimed poll, in one insert; their ids are
     the polls' tickets."""
     if not dues:
         return []
     now = timezone.now()
-    return reserve_calls(
-        [
-            CallRow(
-                now,
-                due.account_id,
-                f"task:{ACTOR}",
-                None,
-                "get_sms",
-                {"itemId": due.item_id, "phoneNo": due.phone},
-                None,
-                0,
-                PENDING,
-                "",
-                "",
-                due.lease_id,
-                None,
-                due.phone,
-            )
-            for due in dues
-        ]
-    )
+    return reserve_calls([_poll_row(due, now) for due in dues])
 
 
 class Poller:
@@ -129,6 +117,9 @@ class Poller:
         except SecretUnreadable as exc:
             log.error("lease %s: %s", due.lease_id, exc)
             result = _Failure(str(exc))
+            done = _poll_row(due, timezone.now(), "transport", f"not sent: {exc}")
+            done.id = ticket
+            rows.append(done)
         return result, rows
 
     def _account(self, account_id: int) -> DeveloperAccount:

@@ -163,3 +163,18 @@ def test_two_pollers_side_by_side_poll_each_lease_once_per_interval(personas, it
     for stamps in times.values():
         assert len(stamps) <= 6  # 2.2 s at 0.5 s: never polled twice in one interval
         assert min((b - a).total_seconds() for a, b in pairwise(stamps)) > 0.3
+
+
+def test_a_poll_that_cannot_be_sent_is_recorded_as_not_sent(personas, items, sim, fast):
+    from accounts.clients import forget_clients
+    from accounts.models import DeveloperAccount
+
+    (one,) = lease(personas, items["1001"], "nokey")
+    DeveloperAccount.objects.filter(pk=one.account_id).update(pkey_encrypted="gAAAAA-broken")
+    forget_clients()
+    Poller(run_seconds=1.2).run()
+    calls = list(ApiCall.objects.filter(endpoint="get_sms").values_list("outcome", "msg"))
+    assert calls and all(o == "transport" and m.startswith("not sent") for o, m in calls)
+    assert sim.stats()["requests"].get("get_sms", 0) == 0
+    one.refresh_from_db()
+    assert one.state == LeaseState.WAITING
