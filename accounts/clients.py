@@ -159,12 +159,12 @@ def _sql(kind: str, rows: int = 1) -> str:
     if sql is None:
         q = connection.ops.quote_name
         table, col = q(ApiCall._meta.db_table), lambda n: q(ApiCall._meta.get_field(n).column)
-        if kind == "insert":
+        if kind.startswith("insert"):
             marks = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
             sql = (
                 f"INSERT INTO {table} ({', '.join(col(n) for n in _FIELDS)}) "  # noqa: S608
-                f"VALUES {', '.join([marks] * rows)} RETURNING id"
-            )
+                f"VALUES {', '.join([marks] * rows)}"
+            ) + (" RETURNING id" if kind == "insert" else "")
         elif kind == "complete":
             sets = ", ".join(f"{col(n)} = %s" for n in _DONE)
             sql = f"UPDATE {table} SET {sets} WHERE id = %s AND outcome = %s"  # noqa: S608
@@ -192,6 +192,15 @@ def insert_calls(rows: list[CallRow]) -> list[int]:
             )
             ids.extend(r[0] for r in cur.fetchall())
     return ids
+
+
+def _insert_one(row: CallRow) -> int:
+    """One row, on the path of every single call: SQLite gives the id without RETURNING."""
+    if connection.vendor != "sqlite":
+        return insert_calls([row])[0]
+    with connection.cursor() as cur:
+        cur.execute(_sql("insert-one"), _values(row, _FIELDS))
+        return cur.lastrowid
 
 
 def write_calls(rows: list[CallRow]) -> None:
@@ -257,7 +266,7 @@ class DbAudit:
             if tickets and event.endpoint in tickets:
                 event.ticket = tickets.pop(event.endpoint)
                 return
-            (event.ticket,) = insert_calls([audit_row(self.account_id, event)])
+            event.ticket = _insert_one(audit_row(self.account_id, event))
             if buffered and threading.current_thread() is not threading.main_thread():
                 connection.close()  # a poller's HTTP thread: keep no connection open
             return
