@@ -35,7 +35,16 @@ def hammer(actions):
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_eight_threads_releasing_and_blacklisting_one_lease_act_once(personas, items, sim, round_):
+def test_eight_threads_releasing_and_blacklisting_one_lease_act_once(
+    personas, items, sim, round_, settings
+):
+    from accounts.clients import forget_clients
+    from accounts.models import ApiCall
+
+    # This is about races, not timeouts: on a loaded machine the in-process simulator can
+    # stall for a moment behind the eight threads, and a call given up on is retried later.
+    settings.ZHIMA_READ_TIMEOUT = 15
+    forget_clients()
     req = services.lease_numbers(personas["member"], items["1001"], key=f"r{round_}" * 16)
     lease = Lease.objects.get(request=req)
     member = personas["member"]
@@ -46,11 +55,12 @@ def test_eight_threads_releasing_and_blacklisting_one_lease_act_once(personas, i
             actions.append(lambda x=fresh: services.blacklist(member, x))
         else:
             actions.append(lambda x=fresh: services.release(member, [x]))
-    hammer(actions)
+    errors = hammer(actions)
     stats = sim.stats()
     acted = stats["requests"].get("release", 0) + stats["requests"].get("block", 0)
-    assert acted == 1, stats["requests"]
     lease.refresh_from_db()
+    calls = list(ApiCall.objects.values_list("endpoint", "outcome", "msg"))
+    assert acted == 1, (stats["requests"], lease.state, lease.end_reason, errors, calls)
     assert lease.state in ("released", "blocked")
     assert LeaseEvent.objects.filter(lease=lease, kind__in=["released", "blocked"]).count() == 1
 
