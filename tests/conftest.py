@@ -9,6 +9,19 @@ from accounts.upstream.client import ZhimaClient
 from accounts.upstream.simulator import SimConfig, start_in_thread
 
 
+def test_database_url() -> str:
+    """The test database as a ``DATABASE_URL``, for subprocesses (qcluster) that share it."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
 class Sim:
     """A running simulator and helpers to steer and read it."""
 

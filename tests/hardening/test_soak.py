@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings as dj
+
+from tests.conftest import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -13,13 +14,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SCALE = 20
-
-
-def database_url() -> str:
-    db = dj.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def test_a_short_soak_loses_nothing(settings):
@@ -31,7 +25,7 @@ def test_a_short_soak_loses_nothing(settings):
             setattr(settings, key, float(value) if "." in value else int(value))
     env.update(
         {
-            "DATABASE_URL": database_url(),
+            "DATABASE_URL": test_database_url(),
             "DJANGO_DEBUG": "true",
             "ZHIMA_FIELD_KEYS": os.environ["ZHIMA_FIELD_KEYS"],
         }

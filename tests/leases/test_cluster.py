@@ -8,19 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as dj_settings
 from django_q.tasks import async_task
 
 from leases import services
 from leases.models import Lease, LeaseState
 from leases.tasks import ensure_schedules
+from tests.conftest import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def start_cluster(sim):
-    db = dj_settings.DATABASES["default"]
     env = {
         **os.environ,
         "DJANGO_DEBUG": "true",
@@ -28,11 +27,8 @@ def start_cluster(sim):
         "ZHIMA_POLLER_RUN_SECONDS": "3",
         "ZHIMA_POLLER_STALE_SECONDS": "2",
         "Q_WORKERS": "2",
+        "DATABASE_URL": test_database_url(),
     }
-    if db["ENGINE"].endswith("sqlite3"):
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
