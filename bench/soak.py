@@ -101,7 +101,7 @@ def setup_world(root: str, accounts: int, scale: float):
     from accounts.clients import CallContext
     from accounts.models import DeveloperAccount, Membership, Role
     from leases import catalog
-    from leases.rules import ServiceError
+    from leases.errors import ServiceError
 
     User = get_user_model()
     manager = User.objects.create_user("soak-manager")
@@ -148,8 +148,8 @@ def run(
     from accounts.clients import settle_abandoned_calls
     from accounts.models import ApiCall
     from leases import services
+    from leases.errors import AmbiguousLease, ServiceError
     from leases.models import HELD_STATES, Lease, LeaseRequest, Message
-    from leases.rules import AmbiguousLease, ServiceError
     from leases.tasks import ensure_schedules
 
     sim, root = start_sim(accounts, scale)

@@ -9,8 +9,8 @@ from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
+from .errors import upstream_error
 from .models import Item
-from .rules import upstream_error
 
 
 def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:

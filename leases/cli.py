@@ -13,8 +13,8 @@ from accounts.permissions import SystemActor
 from accounts.upstream.client import TransportError, UpstreamRefusal, ZhimaClient
 
 from . import services
+from .errors import AmbiguousLease, ServiceError
 from .models import ACTIVE_STATES, Item, Lease, LeaseRequest
-from .rules import AmbiguousLease, ServiceError
 
 
 def actor() -> SystemActor:

@@ -1,6 +1,6 @@
 """Items (the upstream's projects), leased numbers and their messages.
 
-State changes of a lease are written only by ``leases/services.py``.
+State changes of a lease are written only by the ``leases.services`` package.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from accounts.upstream.client import PENDING, UpstreamError
 
 from . import services
 from .models import PollerHeartbeat
+from .rules import Due
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def alive_slots() -> set[int]:
     return set(PollerHeartbeat.objects.filter(beat_at__gte=since).values_list("slot", flat=True))
 
 
-def _poll_row(due: services.Due, now, outcome: str = PENDING, msg: str = "") -> CallRow:
+def _poll_row(due: Due, now, outcome: str = PENDING, msg: str = "") -> CallRow:
     params = {"itemId": due.item_id, "phoneNo": due.phone}
     return CallRow(
         now, due.account_id, f"task:{ACTOR}", None, "get_sms", params, None, 0, outcome, msg, "",
@@ -74,7 +75,7 @@ def _poll_row(due: services.Due, now, outcome: str = PENDING, msg: str = "") -> 
     )  # fmt: skip
 
 
-def reserve_polls(dues: list[services.Due]) -> list[int]:
+def reserve_polls(dues: list[Due]) -> list[int]:
     """Write one pending ``get_sms`` audit row per claimed poll, in one insert; their ids are
     the polls' tickets."""
     if not dues:
@@ -99,13 +100,13 @@ class Poller:
         self.concurrency = concurrency or settings.ZHIMA_POLL_CONCURRENCY
         self.tick = tick
         self.accounts: dict[int, DeveloperAccount] = {}
-        self.inflight: dict[Future, services.Due] = {}
+        self.inflight: dict[Future, Due] = {}
         self.totals: dict[str, int] = {}
         self.ctx = CallContext.for_task("auto-release")
 
     # -- one poll, on a pool thread ------------------------------------------------------------
 
-    def _poll(self, due: services.Due, account: DeveloperAccount, ticket: int):
+    def _poll(self, due: Due, account: DeveloperAccount, ticket: int):
         rows: list = []
         ctx = CallContext.for_task(
             ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows, tickets={"get_sms": ticket}

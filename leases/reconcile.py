@@ -25,8 +25,9 @@ from accounts.models import ApiCall, DeveloperAccount
 from accounts.permissions import SystemActor
 
 from . import services
+from .errors import ServiceError
 from .models import HELD_STATES, Lease, LeaseRequest
-from .rules import ServiceError, reconcile_hold
+from .rules import reconcile_hold
 
 ACTOR = "task:reconcile"
 

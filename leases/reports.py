@@ -21,9 +21,9 @@ from accounts.models import Role
 from zhima_site.paging import export_csv, page
 
 from . import catalog
+from .errors import ServiceError
 from .forms import AddItemForm, HistoryFilter
 from .models import Item, Lease, Message
-from .rules import ServiceError
 
 
 def _day_bounds(form):

@@ -15,19 +15,11 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
+from .errors import ServiceError
 from .models import Item, Lease, LeaseState
 
 NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
-
-
-class ServiceError(Exception):
-    """An action that cannot be done; ``str()`` is shown to the user as is."""
-
-
-class AmbiguousLease(ServiceError):
-    pass
 
 
 def in_flight() -> timedelta:
@@ -57,12 +49,6 @@ def check_not_reconciling(account_id: int) -> None:
 
 def poll_interval() -> timedelta:
     return timedelta(seconds=settings.ZHIMA_POLL_INTERVAL)
-
-
-def upstream_error(exc: UpstreamError) -> ServiceError:
-    if isinstance(exc, UpstreamRefusal):
-        return ServiceError(exc.msg)
-    return ServiceError(_("The upstream could not be reached: %(reason)s") % {"reason": exc})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,13 +86,6 @@ def check_budget(membership, user, costs: list[Decimal]) -> None:
                 _("This would exceed your %(period)s budget of %(budget)s on this account.")
                 % {"period": label, "budget": budget}
             )
-
-
-_AMBIGUOUS = gettext_noop(
-    "The upstream did not answer clearly, so numbers may have been leased and charged. "
-    "The request was not repeated. The console frees them by itself (release all) as soon "
-    "as this account holds no numbers; a manager can release all now."
-)
 
 
 @dataclass(frozen=True)

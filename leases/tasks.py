@@ -17,9 +17,9 @@ from accounts.quota import refresh_quota
 from accounts.upstream.client import UpstreamError
 
 from . import catalog, reconcile
+from .errors import ServiceError
 from .models import Item, Lease, LeaseState
 from .poller import Poller, alive_slots
-from .rules import ServiceError
 
 log = logging.getLogger(__name__)
 

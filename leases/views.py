@@ -21,9 +21,9 @@ from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Role
 
 from . import services
+from .errors import AmbiguousLease, ServiceError
 from .forms import LeaseForm, SendForm
 from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
-from .rules import AmbiguousLease, ServiceError
 
 LEASES = Lease.objects.select_related("item", "account", "user")
 

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from leases import services
+from leases.errors import ServiceError
 from leases.models import Lease, LeaseEvent
-from leases.rules import ServiceError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,9 +13,9 @@ from django_q.tasks import async_task
 
 from accounts.models import ApiCall
 from leases import services
+from leases.errors import ServiceError
 from leases.models import Lease
 from leases.poller import Poller
-from leases.rules import ServiceError
 
 PKEY = "demo-pkey"
 

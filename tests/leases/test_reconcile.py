@@ -6,8 +6,8 @@ import pytest
 
 from accounts.models import ApiCall, DeveloperAccount
 from leases import reconcile, services
+from leases.errors import AmbiguousLease, ServiceError
 from leases.models import Lease, LeaseRequest, LeaseState
-from leases.rules import AmbiguousLease, ServiceError
 from leases.tasks import reconcile_accounts
 
 

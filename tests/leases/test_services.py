@@ -11,8 +11,8 @@ from accounts.clients import CallContext
 from accounts.models import ApiCall, Membership
 from leases import services
 from leases.catalog import refresh_item
+from leases.errors import AmbiguousLease, ServiceError
 from leases.models import Lease, LeaseEvent, LeaseRequest, LeaseState, Message
-from leases.rules import AmbiguousLease, ServiceError
 
 
 def lease_one(user, item, key="k1", **kw):

@@ -14,7 +14,7 @@ from accounts.models import DeveloperAccount, Membership, Role
 from accounts.quota import refresh_quota
 from accounts.upstream.client import UpstreamError
 from leases import catalog
-from leases.rules import ServiceError
+from leases.errors import ServiceError
 from leases.tasks import ensure_schedules
 
 SANDBOX_ITEMS = ["1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008"]

@@ -1,0 +1,37 @@
+"""Every change of lease state happens in this package, one module per concern:
+
+- ``leasing``: lease numbers (one upstream call per request key, never repeated);
+- ``polling``: claim the leases due for a poll, write what the polls answered;
+- ``releasing``: queue, release, the automatic sweep, release all;
+- ``actions``: blacklist, keep waiting, send an SMS, ask its delivery status.
+
+Transitions are conditional updates — ``filter(pk=…, state=old).update(state=new)`` — and the
+caller goes on only when exactly one row changed: two workers, a redelivered task or two clicks
+never act twice on one lease. Upstream calls are made *after* the claim and outside any
+database transaction, so no lock is held while waiting on the network.
+
+Callers import from ``leases.services``; the modules are its parts, not separate entry points.
+"""
+
+from ..errors import AmbiguousLease, ServiceError
+from .actions import blacklist, keep_waiting, send_sms, send_status
+from .leasing import lease_numbers
+from .polling import apply_poll_results, claim_due
+from .releasing import queue_release, release, release_all, release_due, sweep
+
+__all__ = [
+    "AmbiguousLease",
+    "ServiceError",
+    "apply_poll_results",
+    "blacklist",
+    "claim_due",
+    "keep_waiting",
+    "lease_numbers",
+    "queue_release",
+    "release",
+    "release_all",
+    "release_due",
+    "send_sms",
+    "send_status",
+    "sweep",
+]
