@@ -1,9 +1,11 @@
 """Logging: request and lease ids on every line, JSON lines on demand, and no pkey ever.
 
 ``RequestIdMiddleware`` gives each request an id (a sane incoming ``X-Request-ID`` or a new
-one), echoes it in the response and keeps it in a context variable; the poller sets the lease
-id the same way. ``ContextFilter`` copies both onto every record, ``RedactSecretsFilter`` hides
-pkeys, and ``JsonFormatter`` writes one JSON object per line when ``LOG_FORMAT=json``.
+one), echoes it in the response and keeps it in a context variable, with the client's address
+(``zhima_site.clientip``, the value the lockout and the metrics allow-list use too); the poller
+sets the lease id the same way. ``ContextFilter`` copies them onto every record,
+``RedactSecretsFilter`` hides pkeys, and ``JsonFormatter`` writes one JSON object per line
+when ``LOG_FORMAT=json``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import uuid
 from datetime import UTC, datetime
 
 from accounts.upstream.redact import redact
+from zhima_site.clientip import client_ip as resolve_client_ip
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 lease_id: contextvars.ContextVar[str] = contextvars.ContextVar("lease_id", default="-")
+client_ip: contextvars.ContextVar[str] = contextvars.ContextVar("client_ip", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -32,6 +36,7 @@ class RequestIdMiddleware:
         # Not reset on the way out: Django logs the response ("Not Found: …") after the
         # middleware returns; the next request on this thread sets its own id.
         request_id.set(rid)
+        client_ip.set(resolve_client_ip(request) or "-")
         response = self.get_response(request)
         response["X-Request-ID"] = rid
         return response
@@ -43,6 +48,8 @@ class ContextFilter(logging.Filter):
             record.request_id = request_id.get()
         if not hasattr(record, "lease_id"):
             record.lease_id = lease_id.get()
+        if not hasattr(record, "client_ip"):
+            record.client_ip = client_ip.get()
         return True
 
 
@@ -70,6 +77,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
             "lease_id": getattr(record, "lease_id", "-"),
+            "client_ip": getattr(record, "client_ip", "-"),
         }
         if record.exc_text:
             data["exception"] = record.exc_text

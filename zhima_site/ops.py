@@ -28,6 +28,8 @@ from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS
 from accounts.models import DeveloperAccount, Tally
 from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 
+from .clientip import client_ip, in_networks
+
 HEARTBEAT_MAX_AGE = 30
 
 
@@ -192,11 +194,14 @@ class ConsoleCollector:
 
 
 def _allowed(request: HttpRequest) -> bool:
+    """The token, or the client's address (not the proxy's: ``clientip``) in an allow-list
+    that was set explicitly; none is allowed by default."""
     token = settings.METRICS_TOKEN
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and given and hmac.compare_digest(given, token):
         return True
-    return request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOW_IPS
+    allowed = settings.METRICS_ALLOW_IPS
+    return bool(allowed) and in_networks(client_ip(request), allowed)
 
 
 @login_not_required

@@ -4,13 +4,24 @@ The defaults run a fresh checkout with no configuration: SQLite in the project d
 django-q2's ORM broker, and the embedded upstream simulator on 127.0.0.1:8001.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from .env import SettingError, env_bool, env_float, env_int, env_list, env_str
+from .clientip import parse_trusted
+from .env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    private_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,6 +83,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context.nav",
             ],
+            # ``|shown``: text from outside (SMS, upstream messages) with its bidirectional
+            # controls made visible and isolated, in every template without a {% load %}.
+            "builtins": ["accounts.templatetags.shown"],
         },
     }
 ]
@@ -89,6 +103,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    # The database holds the encrypted keys and every number leased: created 0600 (SQLite
+    # gives its -wal and -shm files the database file's mode).
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_file(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # -- Cache and broker --------------------------------------------------------------------------
@@ -143,11 +161,17 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "leases-overview"
 LOGOUT_REDIRECT_URL = "login"
+# The lockout counts failures per (username, address) pair, so one person's typos lock out
+# neither the team behind the same proxy nor the named user elsewhere; and per address, with a
+# much higher limit, against one address trying a password on many usernames (accounts.lockout).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_ADDRESS_FAILURE_LIMIT = env_int("AXES_ADDRESS_FAILURE_LIMIT", 50)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "accounts.lockout.PairAndAddressHandler"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "zhima_site.clientip.client_ip"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 ADMIN_PATH = env_str("DJANGO_ADMIN_PATH", "admin/").strip("/") + "/"
 
@@ -173,6 +197,12 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if SECURE_HTTPS el
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Whom X-Forwarded-For is believed from (zhima_site.clientip): a count of proxies in front of
+# the console, or their addresses/networks; empty: nobody, the client is REMOTE_ADDR.
+try:
+    TRUSTED_PROXIES = parse_trusted(env_str("TRUSTED_PROXIES"))
+except ValueError as exc:
+    raise SettingError(f"TRUSTED_PROXIES: {exc}") from None
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -235,10 +265,15 @@ ZHIMA_READ_TIMEOUT = env_float("ZHIMA_READ_TIMEOUT", 10.0)
 # Keep it under the web server's worker timeout (gunicorn: 30 s by default).
 ZHIMA_LEASE_READ_TIMEOUT = env_float("ZHIMA_LEASE_READ_TIMEOUT", 25.0)
 ZHIMA_HTTP_PROXY = env_str("ZHIMA_HTTP_PROXY")  # e.g. http://proxy:3128; none by default
-ZHIMA_FIELD_KEYS = env_list("ZHIMA_FIELD_KEYS")
+# Not env_list: ZHIMA_FIELD_KEYS_FILE is where a generated key is kept (accounts.crypto), not
+# the _FILE spelling of ZHIMA_FIELD_KEYS; a file that does not exist yet is created there.
+ZHIMA_FIELD_KEYS = [k.strip() for k in os.environ.get("ZHIMA_FIELD_KEYS", "").split(",")]
+ZHIMA_FIELD_KEYS = [k for k in ZHIMA_FIELD_KEYS if k]
 ZHIMA_FIELD_KEYS_FILE = env_str(
     "ZHIMA_FIELD_KEYS_FILE", str(Path.home() / ".config" / "zhima-console" / "field-keys")
 )
+# Hosts (or host:port) a developer account's base URL may name; empty: any http(s) host.
+ZHIMA_UPSTREAM_HOSTS = env_list("ZHIMA_UPSTREAM_HOSTS")
 ZHIMA_POLL_INTERVAL = env_float("ZHIMA_POLL_INTERVAL", 5.0)
 ZHIMA_POLL_CONCURRENCY = env_int("ZHIMA_POLL_CONCURRENCY", 32)
 ZHIMA_POLLER_RUN_SECONDS = env_float("ZHIMA_POLLER_RUN_SECONDS", 55.0)
@@ -249,7 +284,10 @@ ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = env_float("ZHIMA_UPSTREAM_FORCE_RELEASE_M
 
 # -- Operations ----------------------------------------------------------------------------------
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "127.0.0.1,::1")
+# Addresses (or networks) that may scrape without the token, compared with the client's
+# address (TRUSTED_PROXIES). Empty by default, and an empty variable means empty: behind a
+# local proxy every request comes from loopback.
+METRICS_ALLOW_IPS = env_networks("METRICS_ALLOW_IPS")
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -265,8 +303,8 @@ LOGGING = {
     },
     "formatters": {
         "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s [req %(request_id)s lease %(lease_id)s]"
-            " %(message)s"
+            "format": "%(asctime)s %(levelname)s %(name)s [req %(request_id)s lease %(lease_id)s"
+            " ip %(client_ip)s] %(message)s"
         },
         "json": {"()": "accounts.logging.JsonFormatter"},
     },

@@ -75,6 +75,7 @@ def _samples(client):
 
 
 def test_metrics_move_as_calls_are_made(client, personas, items, sim, settings):
+    settings.METRICS_ALLOW_IPS = ["127.0.0.1"]  # explicitly: the default allows no address
     before = _samples(client)
     req = services.lease_numbers(personas["member"], items["1002"], key="m" * 32, quantity=3)
     from leases.models import Lease
