@@ -1,7 +1,14 @@
-from django import forms
-from django.contrib import admin, messages
-from django.utils.translation import gettext_lazy as _
+from urllib.parse import urlsplit
 
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import lockout
 from .clients import CallContext
 from .crypto import SecretUnreadable
 from .models import ApiCall, DeveloperAccount, Membership
@@ -32,10 +39,31 @@ class DeveloperAccountForm(forms.ModelForm):
             "low_quota_threshold",
         ]
 
+    def clean_base_url(self):
+        """http(s) only, and on ``ZHIMA_UPSTREAM_HOSTS`` when that is set: the pkey is sent to
+        this address."""
+        value = self.cleaned_data["base_url"].strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise forms.ValidationError(_("A base URL starts with http:// or https://."))
+        allowed = settings.ZHIMA_UPSTREAM_HOSTS
+        if allowed and parts.hostname not in allowed and parts.netloc not in allowed:
+            raise forms.ValidationError(
+                _("This host is not among the allowed upstream hosts (ZHIMA_UPSTREAM_HOSTS).")
+            )
+        return value
+
     def clean(self):
         data = super().clean()
         if not self.instance.pk and not data.get("pkey"):
             self.add_error("pkey", _("A new developer account needs its pkey."))
+        elif self.instance.pk and "base_url" in self.changed_data and not data.get("pkey"):
+            # The stored key was entered for the old address; it goes nowhere else.
+            self.add_error(
+                "pkey", _("A new base URL needs the pkey again: the stored one stays with the old.")
+            )
         return data
 
     def save(self, commit=True):
@@ -63,7 +91,8 @@ class DeveloperAccountAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["verify_now"]
 
-    @admin.action(description=_("Verify now (reads the quota)"))
+    # Calls the upstream with the stored key: for those who may change the account.
+    @admin.action(description=_("Verify now (reads the quota)"), permissions=["change"])
     def verify_now(self, request, queryset):
         for account in queryset:
             ctx = CallContext.for_user(request.user)
@@ -112,3 +141,28 @@ class ApiCallAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ConsoleUserAdmin(UserAdmin):
+    """Django's user admin, and an action to lift a sign-in lockout."""
+
+    actions = ["unlock_sign_in"]
+
+    @admin.action(description=_("Unlock sign-in (clear failed attempts)"), permissions=["change"])
+    def unlock_sign_in(self, request, queryset):
+        names = list(queryset.values_list(User.USERNAME_FIELD, flat=True))
+        cleared = lockout.unlock(names)
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)s user unlocked (%(c)s failed attempts cleared).",
+                "%(n)s users unlocked (%(c)s failed attempts cleared).",
+                len(names),
+            )
+            % {"n": len(names), "c": cleared},
+        )

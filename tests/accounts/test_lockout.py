@@ -3,8 +3,16 @@ saying until when, and staff unlocking a user (issue 12)."""
 
 from datetime import timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "", "pw-root-123")
+    client.force_login(admin)
+    return client
 
 
 def _login(client, username, password, address):
@@ -51,3 +59,36 @@ def test_the_locked_out_page_says_until_when(client, personas, settings):
         (before + timedelta(minutes=15, seconds=s)).strftime("%Y-%m-%d %H:%M") for s in (0, 60)
     ]
     assert any(f"until {e}" in body for e in expected), body
+
+
+def test_staff_unlock_a_user(admin_client, personas, settings):
+    from django.test import Client
+
+    other = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(other, "member", "wrong", "203.0.113.5")
+    assert _login(other, "member", "pw-member", "203.0.113.5").status_code == 429
+    page = admin_client.post(
+        "/admin/auth/user/",
+        {"action": "unlock_sign_in", "_selected_action": [personas["member"].pk]},
+        follow=True,
+    )
+    assert "1 user unlocked" in page.content.decode()
+    assert _login(other, "member", "pw-member", "203.0.113.5").status_code == 302
+
+
+def test_view_only_staff_cannot_unlock(client, personas, settings, make_user):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    staff = make_user("helpdesk", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(staff)
+    other = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(other, "member", "wrong", "203.0.113.5")
+    client.post(
+        "/admin/auth/user/",
+        {"action": "unlock_sign_in", "_selected_action": [personas["member"].pk]},
+    )
+    assert _login(other, "member", "pw-member", "203.0.113.5").status_code == 429
