@@ -7,6 +7,7 @@ A page is the rows strictly older than a cursor ``<epoch microseconds>.<id>`` in
 from __future__ import annotations
 
 import csv
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
@@ -52,6 +53,18 @@ class _Echo:
         return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """A cell a spreadsheet shows as text: one that begins like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR) gets a leading ``'``. Item names, SMS and upstream messages come
+    from outside, and the people this console is for open exports in Excel or WPS."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
@@ -59,7 +72,7 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
         yield "\ufeff"  # a BOM, so spreadsheet programs read the Chinese text as UTF-8
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([safe_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(generate(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -69,4 +82,8 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
 def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[str, str]]):
     """Stream ``qs`` as CSV, rows fetched in chunks; ``columns`` pairs a header with a field."""
     rows = qs.order_by(*order).values_list(*[f for _, f in columns]).iterator(chunk_size=2000)
+    # The first row is read before the response starts: a query that fails is an error page,
+    # not a 200 with a header and nothing after it.
+    first = next(rows, None)
+    rows = rows if first is None else itertools.chain([first], rows)
     return stream_csv(filename, [h for h, _ in columns], rows)
