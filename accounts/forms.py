@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import DeveloperAccount, Outcome
 
+# Dates a filter may name: a day at the calendar's ends, turned into the time range of that
+# day in the local time zone, would leave the range of datetime (year 1 to 9999).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+class FilterDateField(forms.DateField):
+    widget = forms.DateInput(attrs={"type": "date"})
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not FIRST_DAY <= value <= LAST_DAY:
+            raise forms.ValidationError(
+                _("Enter a date between %(a)s and %(b)s.") % {"a": FIRST_DAY, "b": LAST_DAY}
+            )
+
 
 class DateRangeMixin(forms.Form):
-    since = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    since = FilterDateField(label=_("From"), required=False)
+    until = FilterDateField(label=_("To"), required=False)
+
+    def errors_text(self) -> str:
+        """The errors in one plain line (a CSV export answers 400 with it)."""
+        return "; ".join(f"{name}: {' '.join(errs)}" for name, errs in self.errors.items())
 
 
 class AccountScopedForm(forms.Form):

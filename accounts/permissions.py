@@ -73,6 +73,8 @@ def get_for_user(user, queryset, pk, role: str = Role.VIEWER, account_field: str
         pk = int(pk)
     except (TypeError, ValueError):
         raise Http404("Bad id") from None
+    if not 0 < pk < 2**63:  # no row has it, and the database driver would overflow on it
+        raise Http404("No such id")
     obj = queryset.filter(pk=pk).first()
     if obj is None:
         raise Http404("Not found")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -79,5 +79,7 @@ AUDIT_COLUMNS = [
 
 @require_GET
 def audit_csv(request: HttpRequest) -> HttpResponse:
-    _form, qs = filtered_calls(request)
+    form, qs = filtered_calls(request)
+    if form.is_bound and not form.is_valid():  # refused before a byte is streamed
+        return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")
     return export_csv("zhima-audit.csv", qs, ("-created_at", "-id"), AUDIT_COLUMNS)

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from django.contrib import messages
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -105,7 +105,9 @@ HISTORY_COLUMNS = [
 
 @require_GET
 def history_csv(request: HttpRequest) -> HttpResponse:
-    _form, qs = filtered_leases(request)
+    form, qs = filtered_leases(request)
+    if form.is_bound and not form.is_valid():  # refused before a byte is streamed
+        return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")
     return export_csv("zhima-history.csv", qs, ("-leased_at", "-id"), HISTORY_COLUMNS)
 
 

@@ -269,7 +269,8 @@ def active(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def release_selected(request: HttpRequest) -> HttpResponse:
-    ids = [i for i in request.POST.getlist("lease") if i.isdigit()]
+    # ids past a 64-bit integer exist nowhere (and would overflow the database driver)
+    ids = [i for i in request.POST.getlist("lease") if i.isdigit() and int(i) < 2**63]
     ops = permissions.account_ids(request.user, Role.OPERATOR)
     leases = list(Lease.objects.filter(pk__in=ids, account_id__in=ops, state__in=ACTIVE_STATES))
     if not leases:
