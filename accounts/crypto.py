@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -21,12 +22,27 @@ class SecretUnreadable(Exception):
 
 
 def _file_keys(path: Path) -> list[str]:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(Fernet.generate_key().decode() + "\n")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    """The keys in ``path``; a file that does not exist yet is created (0600, in a 0700
+    directory) with a new key. One that cannot be created or read is a clear refusal."""
+    try:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it first: use its key
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(Fernet.generate_key().decode() + "\n")
+        keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"ZHIMA_FIELD_KEYS_FILE {str(path)!r} cannot be created or read ({exc.strerror}); "
+            "create it (mode 0600) or set ZHIMA_FIELD_KEYS"
+        ) from None
+    if not keys:
+        raise ImproperlyConfigured(f"ZHIMA_FIELD_KEYS_FILE {str(path)!r} holds no key")
+    return keys
 
 
 @functools.cache
@@ -38,6 +54,17 @@ def fernet() -> MultiFernet:
         raise ImproperlyConfigured(
             "ZHIMA_FIELD_KEYS holds a key that is not a Fernet key (32 url-safe base64 bytes)"
         ) from None
+
+
+@checks.register
+def keys_readable(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """At start-up (every manage.py command, ``check --deploy``), a key file that cannot be
+    created or read is one clear line, not a traceback at the first pkey."""
+    try:
+        fernet()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="zhima.E001")]
+    return []
 
 
 def encrypt(value: str) -> str:

@@ -20,6 +20,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 
+def _private(path: Path) -> None:
+    """A backup holds every encrypted key and every number: 0600 before a byte is written,
+    whether the file is new or written over."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+
+
 class Command(BaseCommand):
     help = "Back up the database while it runs (SQLite or PostgreSQL), or restore a backup."
 
@@ -54,6 +62,7 @@ class Command(BaseCommand):
                 source.close()
             return
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         target = sqlite3.connect(path)
         try:
             live.backup(target, pages=256)
@@ -77,7 +86,12 @@ class Command(BaseCommand):
             cmd = ["pg_restore", "--clean", "--if-exists", "--no-owner", *conn, str(path)]
         else:
             cmd = ["pg_dump", "-Fc", "-f", str(path), *conn]
-        # A fixed program and arguments from our own settings; no shell.
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True)  # noqa: S603
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
+        # A fixed program and arguments from our own settings; no shell. umask 077: whatever
+        # the tools create is the owner's only.
+        result = subprocess.run(  # noqa: S603
+            cmd, env=env, capture_output=True, text=True, umask=0o077
+        )
         if result.returncode != 0:
             raise CommandError(f"{cmd[0]} failed: {result.stderr.strip()[:500]}")
