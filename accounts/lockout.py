@@ -37,9 +37,9 @@ class PairAndAddressHandler(AxesDatabaseHandler):
     """axes' database handler with a limit of its own for the address alone."""
 
     def get_failures(self, request, credentials=None) -> int:
-        pair, address = self.get_user_attempts(request, credentials)
+        pair, *rest = self.get_user_attempts(request, credentials)
         pair_failures = _failures(pair)
-        if _failures(address) >= settings.AXES_ADDRESS_FAILURE_LIMIT:
+        if rest and _failures(rest[0]) >= settings.AXES_ADDRESS_FAILURE_LIMIT:
             # Reported on the pair's scale, the one limit axes compares with.
             return max(pair_failures, settings.AXES_FAILURE_LIMIT)
         return pair_failures
@@ -47,7 +47,7 @@ class PairAndAddressHandler(AxesDatabaseHandler):
     def reset_user_attempts(self, request, credentials=None) -> int:
         """A success clears the pair's failures only: one valid sign-in must not wipe the
         count of an address that is trying many usernames."""
-        pair, _address = self.filter_user_attempts(request, credentials)
+        pair = self.filter_user_attempts(request, credentials)[0]
         count, _ = pair.delete()
         return count
 
