@@ -7,7 +7,7 @@ from datetime import date
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import DeveloperAccount, Outcome
+from .models import ENDPOINT_LABELS, DeveloperAccount, Outcome
 
 # Dates a filter may name: a day at the calendar's ends, turned into the time range of that
 # day in the local time zone, would leave the range of datetime (year 1 to 9999).
@@ -55,22 +55,9 @@ class AccountFilter(DateRangeMixin, AccountScopedForm):
     )
 
 
-ENDPOINTS = [
-    "verify",
-    "details",
-    "get_numbers",
-    "get_sms",
-    "send_sms",
-    "send_status",
-    "release",
-    "release_all",
-    "block",
-]
-
-
 class AuditFilter(AccountFilter):
     endpoint = forms.ChoiceField(
-        label=_("Endpoint"), required=False, choices=[("", _("all"))] + [(e, e) for e in ENDPOINTS]
+        label=_("Endpoint"), required=False, choices=[("", _("all")), *ENDPOINT_LABELS.items()]
     )
     outcome = forms.ChoiceField(
         label=_("Outcome"), required=False, choices=[("", _("all")), *Outcome.choices]

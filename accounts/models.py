@@ -108,6 +108,21 @@ class Outcome(models.TextChoices):
     UNKNOWN = "unknown", _("outcome unknown")
 
 
+# The client's endpoint names (accounts/upstream/client.py), as the UI shows them; the audit
+# rows and the CSV keep the names themselves.
+ENDPOINT_LABELS = {
+    "verify": _("verify key"),
+    "details": _("item details"),
+    "get_numbers": _("lease numbers"),
+    "get_sms": _("read SMS"),
+    "send_sms": _("send SMS"),
+    "send_status": _("SMS delivery status"),
+    "release": _("release"),
+    "release_all": _("release all"),
+    "block": _("blacklist"),
+}
+
+
 class ApiCall(models.Model):
     """One upstream call, success or failure. A row is written *pending* before the request
     is sent and completed once with its outcome (``accounts.clients``); nothing else ever

@@ -85,7 +85,7 @@ TEMPLATES = [
             ],
             # ``|shown``: text from outside (SMS, upstream messages) with its bidirectional
             # controls made visible and isolated, in every template without a {% load %}.
-            "builtins": ["accounts.templatetags.shown"],
+            "builtins": ["accounts.templatetags.shown", "accounts.templatetags.labels"],
         },
     }
 ]
