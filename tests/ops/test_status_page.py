@@ -20,7 +20,7 @@ def test_managers_see_heartbeats_errors_and_alerts(client, personas, items, sim,
     alerts.set_condition(account, "upstream_failing", True, "HTTP 500 for 5 minutes")
     client.force_login(personas["owner"])
     page = client.get("/operations/").content.decode()
-    assert "42" in page and "release_all" in page and "100.0 %" in page
+    assert "42" in page and "release all" in page and "100.0 %" in page
     assert "upstream_failing" in page and "HTTP 500 for 5 minutes" in page
     assert 'href="/operations/"' in page
 
