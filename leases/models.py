@@ -126,6 +126,10 @@ class LeaseRequest(models.Model):
     msg = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)  # when its outcome was known
+    # The spend this request may cause, held against the member's budgets until it is known:
+    # reserved under the membership's lock before the lease call, zero once the leases carry
+    # their cost (or nothing was leased); an ambiguous request keeps its worst case.
+    reserved = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
 
     class Meta:
         indexes = [models.Index(fields=["outcome", "created_at"], name="leasereq_outcome")]

@@ -17,7 +17,7 @@ from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 
 from .errors import ServiceError
-from .models import Item, Lease, LeaseState
+from .models import Item, Lease, LeaseRequest, LeaseState
 
 NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
 
@@ -56,10 +56,15 @@ def poll_interval() -> timedelta:
 
 
 def spent(user, account_id: int, since) -> Decimal:
-    total = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since).aggregate(
-        s=Sum("cost")
-    )["s"]
-    return total or Decimal(0)
+    """What the user's leases on the account cost since ``since``, plus what their lease
+    requests still hold in reserve: requests in flight, and ambiguous ones at their worst case
+    (the upstream may have charged numbers the console cannot name)."""
+    leased = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since)
+    held = LeaseRequest.objects.filter(
+        user=user, account_id=account_id, created_at__gte=since, reserved__gt=0
+    )
+    total = leased.aggregate(s=Sum("cost"))["s"] or Decimal(0)
+    return total + (held.aggregate(s=Sum("reserved"))["s"] or Decimal(0))
 
 
 def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
@@ -72,6 +77,9 @@ def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
 
 
 def check_budget(membership, user, costs: list[Decimal]) -> None:
+    """Refuse when ``costs`` would take the user past a budget. Only meaningful under the
+    membership's row lock, with the reservation written in the same transaction
+    (``services.leasing``): otherwise two requests both see the old spend."""
     if user.pk is None:  # the command line's system actor has no budget
         return
     now = timezone.localtime()
