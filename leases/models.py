@@ -245,6 +245,7 @@ class Message(models.Model):
     candidates = models.JSONField(default=list, blank=True)
     code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    key = models.CharField(max_length=64, blank=True)  # the send form's submission
 
     class Meta:
         ordering = ["created_at", "id"]
