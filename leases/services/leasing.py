@@ -7,17 +7,24 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.clients import CallContext, client_for
-from accounts.models import Membership, Role
+from accounts.models import ApiCall, Membership, Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import _AMBIGUOUS, AmbiguousLease, ServiceError, upstream_error
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..rules import check_budget, check_not_reconciling, estimate_costs, poll_interval
+from ..rules import (
+    check_budget,
+    check_not_reconciling,
+    estimate_costs,
+    poll_interval,
+    reconcile_hold,
+)
 from .events import event
 
 
@@ -158,3 +165,30 @@ def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
         fields["reserved"] = req.reserved = Decimal(0)
     LeaseRequest.objects.filter(pk=req.pk).update(**fields)
     req.outcome, req.msg, req.finished_at = outcome, msg, now
+
+
+def settle_orphaned_requests(now=None, account_id: int | None = None) -> dict[str, int]:
+    """Lease requests still pending after the longest a lease request can take
+    (``rules.reconcile_hold``) were left by a process that died mid-request, a killed web
+    worker. One whose lease call went out (its audit row is written before it is sent) may have
+    leased and charged numbers no one will name: it becomes ambiguous, is reconciled like any
+    other (``leases.reconcile``) and keeps its reservation. One that died before it failed."""
+    now = now or timezone.now()
+    stale = LeaseRequest.objects.filter(
+        outcome=LeaseRequest.Outcome.PENDING, created_at__lt=now - reconcile_hold()
+    )
+    if account_id is not None:
+        stale = stale.filter(account_id=account_id)
+    called = ApiCall.objects.filter(lease_request_id=OuterRef("pk"), endpoint="get_numbers")
+    ambiguous = stale.filter(Exists(called)).update(
+        outcome=LeaseRequest.Outcome.AMBIGUOUS,
+        msg="the process making the lease call stopped before its answer",
+        finished_at=now,
+    )
+    failed = stale.update(
+        outcome=LeaseRequest.Outcome.FAILED,
+        msg="the process stopped before the lease call",
+        finished_at=now,
+        reserved=Decimal(0),
+    )
+    return {"ambiguous": ambiguous, "failed": failed}
