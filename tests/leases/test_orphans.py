@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 from django.db.models import F
+from django.urls import reverse
 
 from accounts.models import ApiCall
 from leases import reconcile, services
@@ -20,7 +23,7 @@ from leases.rules import lease_chain, reconcile_hold
 from tests.conftest import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "k" * 32
+KEY = "0123456789abcdef" * 2  # as the lease form makes them
 
 # What the lease form's view runs, in a process of its own (as a gunicorn worker would).
 LEASE = f"""
@@ -86,6 +89,69 @@ def test_a_web_process_killed_mid_lease_leaves_a_number_the_reconciliation_frees
     assert req.outcome == LeaseRequest.Outcome.AMBIGUOUS
     assert req.reserved == Decimal("0.1")  # the number may have been charged: still counted
     assert reconcile.reconcile_accounts() == {"Sandbox": "clear"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_gunicorn_worker_timed_out_mid_lease_leaves_nothing_behind(
+    personas, items, sim, settings
+):
+    """The failure gunicorn's default timeout caused: a worker killed by its server while the
+    lease call waits (here a 3 s timeout against an answer 20 s late)."""
+    from django.test import Client
+
+    settings.ZHIMA_LEASE_READ_TIMEOUT = 60
+    sim.config(timeout_rate=1.0, timeout_seconds=20, fault_endpoints="get_numbers")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "ZHIMA_LEASE_READ_TIMEOUT": "60"}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    web = subprocess.Popen(
+        [str(gunicorn), "zhima_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "3"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        up = wait_for(lambda: _answers(root + "/healthz"), 30)
+        assert up, "gunicorn did not start"
+        django_client = Client()
+        django_client.force_login(personas["member"])
+        browser = requests.Session()
+        browser.cookies.set("sessionid", django_client.cookies["sessionid"].value)
+        form = browser.get(root + reverse("leases-new"), timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        data = {"item": items["1001"].pk, "quantity": 1, "key": KEY, "csrfmiddlewaretoken": token}
+        try:  # the worker is killed mid-call: no answer, or gunicorn's own 500
+            answer = browser.post(root + reverse("leases-new"), data=data, timeout=30)
+            assert answer.status_code >= 500 and answer.elapsed.total_seconds() < 15, answer
+        except requests.ConnectionError:
+            pass
+    finally:
+        os.killpg(web.pid, signal.SIGKILL)
+        web.wait(10)
+    assert len(sim.leases()) == 1 and not Lease.objects.exists()
+    req = LeaseRequest.objects.get(key=KEY)
+    assert req.outcome == LeaseRequest.Outcome.PENDING
+    assert reconcile.reconcile_accounts() == {}  # it might still be in flight
+    age(req, reconcile_hold() + timedelta(seconds=1))
+    assert reconcile.reconcile_accounts() == {"Sandbox": "released"}
+    assert sim.leases() == []
+
+
+def _answers(url) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def test_a_request_that_died_before_its_lease_call_is_a_plain_failure(personas, items, sim):
