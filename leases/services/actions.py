@@ -136,6 +136,9 @@ def send_sms(user, lease: Lease, text: str, *, key: str = "") -> Message:
         else:
             Message.objects.filter(pk=msg.pk).update(status=UNKNOWN)
         raise upstream_error(exc) from None
+    except Exception:  # not the upstream's: whether the SMS went is not known either
+        Message.objects.filter(pk=msg.pk).update(status=UNKNOWN)
+        raise
     Message.objects.filter(pk=msg.pk).update(status=SENT)
     msg.status = SENT
     Lease.objects.filter(pk=lease.pk).update(version=F("version") + 1)
