@@ -92,6 +92,19 @@ class SendForm(forms.Form):
     text = forms.CharField(
         label=_("SMS text"), max_length=500, widget=forms.Textarea(attrs={"rows": 2})
     )
+    # One key per rendered form: a double submit sends once (``services.send_sms``).
+    key = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        error_messages={"required": _("The form expired; please submit it again.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["key"] = uuid.uuid4().hex
+
+    clean_key = LeaseForm.clean_key
 
 
 class HistoryFilter(AccountFilter):

@@ -126,9 +126,21 @@ class LeaseRequest(models.Model):
     msg = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)  # when its outcome was known
+    # The spend this request may cause, held against the member's budgets until it is known:
+    # reserved under the membership's lock before the lease call, zero once the leases carry
+    # their cost (or nothing was leased); an ambiguous request keeps its worst case.
+    reserved = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
 
     class Meta:
-        indexes = [models.Index(fields=["outcome", "created_at"], name="leasereq_outcome")]
+        indexes = [
+            models.Index(fields=["outcome", "created_at"], name="leasereq_outcome"),
+            # The few requests holding a reservation, read by every budget check.
+            models.Index(
+                fields=["user", "account", "created_at"],
+                condition=models.Q(reserved__gt=0),
+                name="leasereq_reserved",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} {self.outcome}"
@@ -241,6 +253,7 @@ class Message(models.Model):
     candidates = models.JSONField(default=list, blank=True)
     code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    key = models.CharField(max_length=64, blank=True)  # the send form's submission
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -12,6 +12,11 @@ reconciler first marks the account (``reconciling_since``) and then looks for wo
 a lease request first records itself and then looks for the mark
 (``rules.check_not_reconciling``). Both write before they read, so whichever comes second
 sees the other.
+
+A lease request still pending after the longest a lease request can take
+(``rules.reconcile_hold``) was left by a process that died mid-call — a web worker killed by
+its server's timeout, or by hand — and is treated as ambiguous
+(``services.settle_orphaned_requests``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ def reconcile(account: DeveloperAccount, now=None) -> str:
     """Release all on ``account`` if it needs it and is idle: "clear", "busy", "released" or
     "error: …"."""
     now = now or timezone.now()
+    services.settle_orphaned_requests(now, account.pk)
     if not unresolved(account, now).exists():
         return "clear"
     DeveloperAccount.objects.filter(pk=account.pk).update(reconciling_since=now)
@@ -78,8 +84,10 @@ def reconcile(account: DeveloperAccount, now=None) -> str:
 
 
 def reconcile_accounts(now=None) -> dict[str, str]:
-    """Every account with unresolved ambiguous lease requests, reconciled when idle."""
+    """Every account with unresolved ambiguous lease requests, reconciled when idle (a
+    request left pending by a dead process counts as ambiguous)."""
     now = now or timezone.now()
+    services.settle_orphaned_requests(now)
     ids = LeaseRequest.objects.filter(
         outcome=LeaseRequest.Outcome.AMBIGUOUS, created_at__gte=_window(now)
     ).values_list("account_id", flat=True)

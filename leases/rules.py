@@ -17,7 +17,7 @@ from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 
 from .errors import ServiceError
-from .models import Item, Lease, LeaseState
+from .models import Item, Lease, LeaseRequest, LeaseState
 
 NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
 
@@ -28,11 +28,24 @@ def in_flight() -> timedelta:
     return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + settings.ZHIMA_READ_TIMEOUT + 5)
 
 
+def lease_chain() -> timedelta:
+    """The longest a lease request's upstream calls can take: a verification and the lease
+    call, each twice when the upstream says the session expired (the client verifies again
+    and repeats the call once). The web server's worker timeout must be longer (README)."""
+    connect = settings.ZHIMA_CONNECT_TIMEOUT
+    verify = connect + settings.ZHIMA_READ_TIMEOUT
+    lease = connect + max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
+    return timedelta(seconds=2 * verify + 2 * lease)
+
+
+RECONCILE_MARGIN = timedelta(seconds=15)
+
+
 def reconcile_hold() -> timedelta:
-    """How long a lease request can be in flight; also how long a reconciliation's mark on
-    an account counts (a reconciler that died leaves it behind)."""
-    longest = max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
-    return timedelta(seconds=settings.ZHIMA_CONNECT_TIMEOUT + longest + 5)
+    """How long a lease request can be in flight: one still pending after this was left by a
+    process that died mid-call, and is reconciled as ambiguous (``leases.reconcile``). Also how
+    long a reconciliation's mark on an account counts (a reconciler that died leaves it)."""
+    return lease_chain() + RECONCILE_MARGIN
 
 
 def check_not_reconciling(account_id: int) -> None:
@@ -56,10 +69,15 @@ def poll_interval() -> timedelta:
 
 
 def spent(user, account_id: int, since) -> Decimal:
-    total = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since).aggregate(
-        s=Sum("cost")
-    )["s"]
-    return total or Decimal(0)
+    """What the user's leases on the account cost since ``since``, plus what their lease
+    requests still hold in reserve: requests in flight, and ambiguous ones at their worst case
+    (the upstream may have charged numbers the console cannot name)."""
+    leased = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since)
+    held = LeaseRequest.objects.filter(
+        user=user, account_id=account_id, created_at__gte=since, reserved__gt=0
+    )
+    total = leased.aggregate(s=Sum("cost"))["s"] or Decimal(0)
+    return total + (held.aggregate(s=Sum("reserved"))["s"] or Decimal(0))
 
 
 def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
@@ -72,6 +90,9 @@ def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
 
 
 def check_budget(membership, user, costs: list[Decimal]) -> None:
+    """Refuse when ``costs`` would take the user past a budget. Only meaningful under the
+    membership's row lock, with the reservation written in the same transaction
+    (``services.leasing``): otherwise two requests both see the old spend."""
     if user.pk is None:  # the command line's system actor has no budget
         return
     now = timezone.localtime()

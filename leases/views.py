@@ -217,12 +217,16 @@ def send(request: HttpRequest, pk) -> HttpResponse:
     form = SendForm(request.POST)
     if not form.is_valid():
         lease, _m = _lease(request, pk, Role.OPERATOR)
-        messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
+        if "key" in form.errors:
+            messages.error(request, form.errors["key"][0])
+        else:
+            messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
         return redirect("leases-detail", lease.pk)
+    d = form.cleaned_data
     return _act(
         request,
         pk,
-        lambda lease: services.send_sms(request.user, lease, form.cleaned_data["text"]),
+        lambda lease: services.send_sms(request.user, lease, d["text"], key=d["key"]),
         _("SMS sent."),
     )
 

@@ -1,6 +1,7 @@
 """Every change of lease state happens in this package, one module per concern:
 
-- ``leasing``: lease numbers (one upstream call per request key, never repeated);
+- ``leasing``: lease numbers (one upstream call per request key, never repeated), settle the
+  requests a dead process left pending;
 - ``polling``: claim the leases due for a poll, write what the polls answered;
 - ``releasing``: queue, release, the automatic sweep, release all;
 - ``actions``: blacklist, keep waiting, send an SMS, ask its delivery status.
@@ -15,7 +16,7 @@ Callers import from ``leases.services``; the modules are its parts, not separate
 
 from ..errors import AmbiguousLease, ServiceError
 from .actions import blacklist, keep_waiting, send_sms, send_status
-from .leasing import lease_numbers
+from .leasing import lease_numbers, settle_orphaned_requests
 from .polling import apply_poll_results, claim_due
 from .releasing import queue_release, release, release_all, release_due, sweep
 
@@ -33,5 +34,6 @@ __all__ = [
     "release_due",
     "send_sms",
     "send_status",
+    "settle_orphaned_requests",
     "sweep",
 ]

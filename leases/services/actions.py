@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -83,7 +85,18 @@ def keep_waiting(user, lease: Lease) -> None:
     event(lease.pk, "waiting", user.get_username(), _("waiting for another SMS")).save()
 
 
-def send_sms(user, lease: Lease, text: str) -> Message:
+SENDING, SENT, UNKNOWN = "sending", "sent", "unknown"
+
+
+def send_sms(user, lease: Lease, text: str, *, key: str = "") -> Message:
+    """Send an SMS from the number, claimed before it is made.
+
+    The claim is the sent ``Message``, written first; ``message_once`` (lease, direction,
+    digest) lets one row per claim exist, and the digest names the claim: the one SMS of a
+    one-SMS item (type 3), or the submission ``key`` of the others. A second claim stops before
+    the upstream is called; a repeated key returns the first submission's message. A definite
+    refusal gives the claim back; an answer lost on the way keeps it (the SMS may have gone).
+    """
     permissions.require(user, lease.account_id, Role.OPERATOR)
     item = lease.item
     text = (text or "").strip()
@@ -93,18 +106,41 @@ def send_sms(user, lease: Lease, text: str) -> Message:
         raise ServiceError(_("The SMS text must not be empty."))
     if lease.state not in ACTIVE_STATES:
         raise ServiceError(_("This number is no longer held."))
+    key = key or uuid.uuid4().hex
     sent = lease.messages.filter(direction=Message.Direction.SENT)
-    if not item.sends_several and sent.exists():
+    if not item.sends_several and sent.exclude(key=key).exists():
         raise ServiceError(_("This item can send one SMS only."))
+    claim = f"key:{key}" if item.sends_several else "the one SMS"
+    digest = hashlib.sha256(f"sent:{claim}".encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            msg = Message.objects.create(
+                lease=lease,
+                direction=Message.Direction.SENT,
+                text=text,
+                digest=digest,
+                status=SENDING,
+                key=key,
+            )
+    except IntegrityError:
+        first = sent.filter(key=key).first()
+        if first is not None:  # the same submission again: it was sent (or is being) once
+            return first
+        raise ServiceError(_("This item can send one SMS only.")) from None
     ctx = CallContext.for_user(user, lease_id=lease.pk, phone=lease.phone)
     try:
         client_for(lease.account).send_sms(item.item_id, lease.phone, text, context=ctx)
     except UpstreamError as exc:
+        if isinstance(exc, UpstreamRefusal) or not getattr(exc, "ambiguous", True):
+            Message.objects.filter(pk=msg.pk, status=SENDING).delete()  # nothing went
+        else:
+            Message.objects.filter(pk=msg.pk).update(status=UNKNOWN)
         raise upstream_error(exc) from None
-    digest = hashlib.sha256(f"{timezone.now().isoformat()}{text}".encode()).hexdigest()
-    msg = Message.objects.create(
-        lease=lease, direction=Message.Direction.SENT, text=text, digest=digest, status="sent"
-    )
+    except Exception:  # not the upstream's: whether the SMS went is not known either
+        Message.objects.filter(pk=msg.pk).update(status=UNKNOWN)
+        raise
+    Message.objects.filter(pk=msg.pk).update(status=SENT)
+    msg.status = SENT
     Lease.objects.filter(pk=lease.pk).update(version=F("version") + 1)
     event(lease.pk, "sent", ctx.actor, text[:100]).save()
     return msg

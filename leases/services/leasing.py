@@ -7,17 +7,24 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.clients import CallContext, client_for
-from accounts.models import Role
+from accounts.models import ApiCall, Membership, Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import _AMBIGUOUS, AmbiguousLease, ServiceError, upstream_error
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..rules import check_budget, check_not_reconciling, estimate_costs, poll_interval
+from ..rules import (
+    check_budget,
+    check_not_reconciling,
+    estimate_costs,
+    poll_interval,
+    reconcile_hold,
+)
 from .events import event
 
 
@@ -35,8 +42,9 @@ def lease_numbers(
     """Lease numbers once per ``key``: a repeated key returns the first request's row.
 
     Steps: 1. gate (operator), 2. item and quantity checks, 3. record the request under its
-    key (a duplicate stops here), 4. budget, 5. one get-numbers call — never repeated after an
-    ambiguous failure — 6. one ``Lease`` per number.
+    key (a duplicate stops here), 4. budget: the worst case reserved under the member's lock,
+    5. one get-numbers call — never repeated after an ambiguous failure — 6. one ``Lease`` per
+    number, which takes over the reservation (an ambiguous request keeps it).
     """
     membership = permissions.require(user, item.account_id, Role.OPERATOR)
     account = item.account
@@ -72,7 +80,7 @@ def lease_numbers(
         return LeaseRequest.objects.get(key=key)
     costs = estimate_costs(item, quantity)
     try:
-        check_budget(membership, user, costs)
+        _reserve(membership, user, req, costs)
         check_not_reconciling(account.pk)  # after recording the request: see leases.reconcile
     except ServiceError as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, str(exc))
@@ -100,9 +108,16 @@ def lease_numbers(
             raise AmbiguousLease(_(_AMBIGUOUS)) from None
         _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
         raise upstream_error(exc) from None
+    costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
+    with transaction.atomic():  # the leases carry the cost the reservation held
+        _record_leases(req, ctx, numbers, costs)
+    return req
+
+
+def _record_leases(req: LeaseRequest, ctx: CallContext, numbers: list[str], costs) -> None:
+    item, account, user_id = req.item, req.account, req.user_id
     now = timezone.now()
     wait = timedelta(seconds=item.wait_limit_seconds)
-    costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
     leases = Lease.objects.bulk_create(
         [
             Lease(
@@ -110,7 +125,7 @@ def lease_numbers(
                 item=item,
                 request=req,
                 phone=number,
-                user_id=user.pk,
+                user_id=user_id,
                 leased_at=now,
                 next_poll_at=now + poll_interval(),
                 wait_deadline=now + wait,
@@ -126,10 +141,54 @@ def lease_numbers(
         [event(lease.pk, "leased", ctx.actor, f"{item.item_id}") for lease in leases]
     )
     _finish_request(req, LeaseRequest.Outcome.DONE, ",".join(numbers))
-    return req
+
+
+def _reserve(membership: Membership, user, req: LeaseRequest, costs: list[Decimal]) -> None:
+    """Check the budgets and hold ``costs`` against them in one transaction, under the
+    membership's row lock (PostgreSQL; SQLite's immediate transactions take the database's
+    write lock): two requests of one member cannot both pass on the same spend."""
+    with transaction.atomic():
+        if membership.pk is not None:
+            membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        check_budget(membership, user, costs)
+        reserved = sum(costs, Decimal(0))
+        LeaseRequest.objects.filter(pk=req.pk).update(reserved=reserved)
+        req.reserved = reserved
 
 
 def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
+    """Record the outcome; the reservation goes (the leases carry the cost, or nothing was
+    leased), except for an ambiguous request: it may have leased numbers at its worst case."""
     now = timezone.now()
-    LeaseRequest.objects.filter(pk=req.pk).update(outcome=outcome, msg=msg[:2000], finished_at=now)
+    fields = {"outcome": outcome, "msg": msg[:2000], "finished_at": now}
+    if outcome != LeaseRequest.Outcome.AMBIGUOUS:
+        fields["reserved"] = req.reserved = Decimal(0)
+    LeaseRequest.objects.filter(pk=req.pk).update(**fields)
     req.outcome, req.msg, req.finished_at = outcome, msg, now
+
+
+def settle_orphaned_requests(now=None, account_id: int | None = None) -> dict[str, int]:
+    """Lease requests still pending after the longest a lease request can take
+    (``rules.reconcile_hold``) were left by a process that died mid-request, a killed web
+    worker. One whose lease call went out (its audit row is written before it is sent) may have
+    leased and charged numbers no one will name: it becomes ambiguous, is reconciled like any
+    other (``leases.reconcile``) and keeps its reservation. One that died before it failed."""
+    now = now or timezone.now()
+    stale = LeaseRequest.objects.filter(
+        outcome=LeaseRequest.Outcome.PENDING, created_at__lt=now - reconcile_hold()
+    )
+    if account_id is not None:
+        stale = stale.filter(account_id=account_id)
+    called = ApiCall.objects.filter(lease_request_id=OuterRef("pk"), endpoint="get_numbers")
+    ambiguous = stale.filter(Exists(called)).update(
+        outcome=LeaseRequest.Outcome.AMBIGUOUS,
+        msg="the process making the lease call stopped before its answer",
+        finished_at=now,
+    )
+    failed = stale.update(
+        outcome=LeaseRequest.Outcome.FAILED,
+        msg="the process stopped before the lease call",
+        finished_at=now,
+        reserved=Decimal(0),
+    )
+    return {"ambiguous": ambiguous, "failed": failed}

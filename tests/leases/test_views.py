@@ -186,14 +186,37 @@ def test_blacklist_asks_for_confirmation_first(as_, lease, sim):
     assert lease.state == LeaseState.BLOCKED and sim.stats()["blacklisted"] == 1
 
 
+def send_key(client, lease):
+    """The send form's key, as the lease page renders it."""
+    page = client.get(reverse("leases-detail", args=[lease.pk])).content.decode()
+    return re.search(r'name="key" value="([0-9a-f]{32})"', page).group(1)
+
+
 def test_send_and_delivery_status(as_, lease, sim):
     c = as_("member")
-    r = c.post(reverse("leases-send", args=[lease.pk]), {"text": "  "}, follow=True)
+    key = send_key(c, lease)
+    r = c.post(reverse("leases-send", args=[lease.pk]), {"text": "  ", "key": key}, follow=True)
     assert "must not be empty" in r.content.decode()
-    c.post(reverse("leases-send", args=[lease.pk]), {"text": "hello there"})
+    c.post(reverse("leases-send", args=[lease.pk]), {"text": "hello there", "key": key})
     assert Message.objects.get(direction="out").text == "hello there"
     r = c.post(reverse("leases-send-status", args=[lease.pk]), follow=True)
     assert "发送中" in r.content.decode()
+
+
+def test_a_double_submit_of_the_send_form_sends_once(as_, personas, items, sim):
+    req = services.lease_numbers(personas["member"], items["1004"], key="w" * 32)
+    lease = Lease.objects.get(request=req)
+    c = as_("member")
+    key = send_key(c, lease)
+    for _ in range(2):
+        r = c.post(reverse("leases-send", args=[lease.pk]), {"text": "hi", "key": key}, follow=True)
+        assert "SMS sent." in r.content.decode()
+    assert sim.stats()["requests"]["send_sms"] == 1
+    assert send_key(c, lease) != key  # the page offers a new submission
+    c.post(reverse("leases-send", args=[lease.pk]), {"text": "hi", "key": send_key(c, lease)})
+    assert sim.stats()["requests"]["send_sms"] == 2
+    r = c.post(reverse("leases-send", args=[lease.pk]), {"text": "hi"}, follow=True)
+    assert "form expired" in r.content.decode() and sim.stats()["requests"]["send_sms"] == 2
 
 
 def test_release_selected_and_release_all(as_, personas, items, sim, account):
