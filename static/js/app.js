@@ -8,7 +8,9 @@
   // alert must still reach them. The clock runs in a worker where the browser allows it,
   // because a hidden page's own timers are throttled to once a minute after a few minutes.
   const HIDDEN_EVERY = 5000;
-  const lastPoll = new WeakMap();
+  // Keyed by the region's id: a swap replaces the element, and the new one must not poll at once.
+  const lastPoll = new Map();
+  function pollKey(el) { return el.id || el.getAttribute("hx-get") || ""; }
   function pollTick() {
     if (!window.htmx) return;
     const hidden = document.visibilityState !== "visible";
@@ -16,10 +18,10 @@
     document.querySelectorAll("[data-poll]").forEach(function (el) {
       let every = parseInt(el.dataset.poll, 10) || 1000;
       if (hidden) every = Math.max(every, HIDDEN_EVERY);
-      if (now - (lastPoll.get(el) || 0) < every || el.classList.contains("htmx-request")) return;
+      if (now - (lastPoll.get(pollKey(el)) || 0) < every || el.classList.contains("htmx-request")) return;
       // Do not redraw a list while the user is selecting rows in it.
       if (el.hasAttribute("data-keep-checked") && el.querySelector("input:checked")) return;
-      lastPoll.set(el, now);
+      lastPoll.set(pollKey(el), now);
       window.htmx.trigger(el, "poll");
     });
   }
