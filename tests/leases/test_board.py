@@ -169,3 +169,18 @@ def test_latest_codes_on_the_overview_have_copy_buttons(as_, three, sim, setting
         assert f'data-copy="{code}"' in body
     for lease in Lease.objects.filter(request=three):
         assert f'data-copy="{lease.phone}"' in body
+
+
+def test_a_refused_request_says_so_on_its_board(as_, personas, items):
+    item = items["1002"]
+    req = LeaseRequest.objects.create(
+        key="r" * 32,
+        account=item.account,
+        item=item,
+        user=personas["member"],
+        outcome=LeaseRequest.Outcome.REFUSED,
+        msg="余额不足，请充值",
+    )
+    body = as_("member").get(reverse("leases-board", args=[req.pk])).content.decode()
+    assert "This request leased no number." in body and "余额不足，请充值" in body
+    assert "data-poll" not in body
