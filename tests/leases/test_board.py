@@ -184,3 +184,22 @@ def test_a_refused_request_says_so_on_its_board(as_, personas, items):
     body = as_("member").get(reverse("leases-board", args=[req.pk])).content.decode()
     assert "This request leased no number." in body and "余额不足，请充值" in body
     assert "data-poll" not in body
+
+
+def test_the_board_and_its_fragment_use_a_few_queries_however_many_numbers(
+    as_, personas, items, sim
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = as_("member")
+    counts = []
+    for key, n in (("s", 1), ("t", 10)):
+        req = services.lease_numbers(personas["member"], items["1002"], key=key * 32, quantity=n)
+        url = reverse("leases-board", args=[req.pk])
+        with CaptureQueriesContext(connection) as page:
+            c.get(url)
+        with CaptureQueriesContext(connection) as frag:
+            c.get(url, **HX)
+        counts.append((len(page), len(frag)))
+    assert counts[0] == counts[1] and counts[1][0] <= 8, counts
