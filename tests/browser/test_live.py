@@ -160,6 +160,9 @@ def test_a_hidden_tab_puts_the_code_in_its_title_within_one_poll(
     alerts = page.evaluate("window.__alerts")
     assert alerts["notes"] and alerts["notes"][0][0] == "551234"
     assert alerts["beeps"] > beeps
+    page.reload()  # the opt-in is remembered by this browser, and not asked again
+    expect(page.locator("#notify-toggle")).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("window.__alerts.asked") == 0
     Lease.objects.filter(pk=lease.pk).update(state=LeaseState.RELEASED)
 
 
