@@ -148,9 +148,9 @@ def test_a_hidden_tab_puts_the_code_in_its_title_within_one_poll(
     polls = []
     page.on("request", lambda r: polls.append((time.monotonic(), r.url)) if "v=" in r.url else None)
     page.evaluate(HIDE)
-    page.wait_for_timeout(11000)
+    page.wait_for_timeout(6500)
     # Hidden, the page polls at the upstream's cadence: not once a second, and not never.
-    assert 2 <= len(polls) <= 3, polls
+    assert 1 <= len(polls) <= 2, polls
     beeps = page.evaluate("window.__alerts.beeps")
 
     assert sim.deliver(lease.phone, "【抖音】您的验证码是 551234，5分钟内有效").ok
