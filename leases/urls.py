@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import reports, views
+from . import board, reports, views
 
 urlpatterns = [
     path("", views.overview, name="leases-overview"),
@@ -12,6 +12,9 @@ urlpatterns = [
     path("leases/<str:pk>/send/", views.send, name="leases-send"),
     path("leases/<str:pk>/send-status/", views.send_status, name="leases-send-status"),
     path("leases/<str:pk>/keep-waiting/", views.keep_waiting, name="leases-keep-waiting"),
+    path("leases/<str:pk>/dismiss/", board.dismiss, name="leases-dismiss"),
+    path("requests/<str:pk>/", board.board, name="leases-board"),
+    path("requests/<str:pk>/release/", board.board_release, name="leases-board-release"),
     path("active/", views.active, name="leases-active"),
     path("active/release/", views.release_selected, name="leases-release-selected"),
     path("accounts/<str:pk>/release-all/", views.release_all, name="leases-release-all"),

@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Role
 
-from . import services
+from . import board, services
 from .errors import AmbiguousLease, ServiceError
 from .forms import LeaseForm, SendForm
 from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
@@ -117,7 +117,7 @@ def new(request: HttpRequest) -> HttpResponse:
                 url = (
                     reverse("leases-detail", args=[leases[0]])
                     if len(leases) == 1
-                    else reverse("leases-active")
+                    else reverse("leases-board", args=[req.pk])
                 )
                 messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
@@ -257,14 +257,18 @@ def keep_waiting(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 def active(request: HttpRequest) -> HttpResponse:
     qs, mark = _active_for(request.user)
+    now = timezone.now()
+    recent = board.recent_codes(request, permissions.account_ids(request.user), now)
+    mark = f"{mark}-{board.recent_mark(recent)}"
     if _not_modified(request, mark):
         return HttpResponse(status=204)
     managed = permissions.accounts_for(request.user, Role.MANAGER)
     ctx = {
         "leases": qs.order_by("-leased_at", "-id")[:500],
+        "recent": recent,
         "mark": mark,
         "managed": managed,
-        "now": timezone.now(),
+        "now": now,
     }
     if request.htmx:
         return render(request, "leases/active.html#rows", ctx)
