@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
 from . import permissions
@@ -16,7 +17,7 @@ from .forms import AuditFilter
 from .models import ApiCall
 
 
-def filtered_calls(request: HttpRequest):
+def filtered_calls(request: AuthenticatedHttpRequest):
     accounts = permissions.accounts_for(request.user)
     form = AuditFilter(request.GET or None, accounts=accounts)
     qs = ApiCall.objects.filter(account__in=accounts)
@@ -35,7 +36,7 @@ def filtered_calls(request: HttpRequest):
 
 
 @require_GET
-def audit(request: HttpRequest) -> HttpResponse:
+def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = filtered_calls(request)
     rows, nxt = page(
         qs.select_related("account").defer("raw_body"), "created_at", request.GET.get("cursor")
@@ -56,7 +57,7 @@ def audit(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def audit_raw(request: HttpRequest, pk) -> HttpResponse:
+def audit_raw(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     call, _m = permissions.get_for_user(request.user, ApiCall.objects, pk)
     return render(request, "accounts/audit.html#raw", {"call": call})
 
@@ -78,7 +79,7 @@ AUDIT_COLUMNS = [
 
 
 @require_GET
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = filtered_calls(request)
     if form.is_bound and not form.is_valid():  # refused before a byte is streamed
         return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import permissions
 from accounts.clients import CallContext
 from accounts.models import Role
+from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
 from . import catalog
@@ -36,7 +39,7 @@ def _day_bounds(form):
     return since, until
 
 
-def filtered_leases(request: HttpRequest):
+def filtered_leases(request: AuthenticatedHttpRequest):
     """The user's leases narrowed by the history filters; an invalid filter narrows nothing."""
     accounts = permissions.accounts_for(request.user)
     form = HistoryFilter(request.GET or None, accounts=accounts)
@@ -71,7 +74,7 @@ def search_q(q: str) -> Q:
 
 
 @require_GET
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = filtered_leases(request)
     rows, nxt = page(
         qs.select_related("item", "account", "user"), "leased_at", request.GET.get("cursor")
@@ -104,7 +107,7 @@ HISTORY_COLUMNS = [
 
 
 @require_GET
-def history_csv(request: HttpRequest) -> HttpResponse:
+def history_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = filtered_leases(request)
     if form.is_bound and not form.is_valid():  # refused before a byte is streamed
         return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")
@@ -115,7 +118,7 @@ def history_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def spend(request: HttpRequest) -> HttpResponse:
+def spend(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         days = max(1, min(int(request.GET.get("days", 30)), 366))
     except ValueError:
@@ -139,7 +142,7 @@ def spend(request: HttpRequest) -> HttpResponse:
     per_member = list(
         qs.values("user__username").annotate(n=Count("id"), cost=Sum("cost")).order_by("-cost")
     )
-    by_day = defaultdict(lambda: {"n": 0, "cost": 0})
+    by_day: defaultdict[date, Mapping[str, Any]] = defaultdict(lambda: {"n": 0, "cost": 0})
     for row in per_day:
         by_day[row["day"]] = row
     labels = [(since + timedelta(days=i)).date() for i in range(days)]
@@ -165,7 +168,7 @@ def spend(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def items(request: HttpRequest) -> HttpResponse:
+def items(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user)
     rows = Item.objects.filter(account__in=accounts).select_related("account")
     ops = permissions.account_ids(request.user, Role.OPERATOR)
@@ -174,7 +177,7 @@ def items(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def item_refresh(request: HttpRequest, pk) -> HttpResponse:
+def item_refresh(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     item, _m = permissions.get_for_user(
         request.user, Item.objects.select_related("account"), pk, Role.OPERATOR
     )
@@ -188,12 +191,12 @@ def item_refresh(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def item_add(request: HttpRequest) -> HttpResponse:
+def item_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = AddItemForm(request.POST, accounts=permissions.accounts_for(request.user, Role.OPERATOR))
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("leases-items")
     d = form.cleaned_data
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Role
+from zhima_site.http import AuthenticatedHttpRequest
 
 from . import board, services
 from .errors import AmbiguousLease, ServiceError
@@ -28,7 +29,7 @@ from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
 LEASES = Lease.objects.select_related("item", "account", "user")
 
 
-def _not_modified(request: HttpRequest, mark: str) -> bool:
+def _not_modified(request: AuthenticatedHttpRequest, mark: str) -> bool:
     return bool(request.htmx) and request.GET.get("v") == mark
 
 
@@ -53,7 +54,7 @@ def _active_for(user):
 
 
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     ids = permissions.account_ids(request.user)
     active, mark = _active_for(request.user)
     if _not_modified(request, mark):
@@ -88,7 +89,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def new(request: HttpRequest) -> HttpResponse:
+def new(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user, Role.OPERATOR)
     form = LeaseForm(request.POST or None, accounts=accounts, initial=request.GET.dict())
     error = ""
@@ -122,8 +123,9 @@ def new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         # A new key: the failed submission is finished, the next one is a new request.
-        form = LeaseForm(request.POST.copy(), accounts=accounts)
-        form.data["key"] = LeaseForm(accounts=accounts).initial["key"]
+        data = request.POST.copy()
+        data["key"] = LeaseForm(accounts=accounts).initial["key"]
+        form = LeaseForm(data, accounts=accounts)
         form.is_valid()
     item = form["item"].value()
     info = (
@@ -136,7 +138,7 @@ def new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def item_info(request: HttpRequest) -> HttpResponse:
+def item_info(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user)
     pk = request.GET.get("item", "")
     info = Item.objects.filter(pk=pk, account__in=accounts).first() if pk.isdigit() else None
@@ -152,7 +154,7 @@ def _lease(request, pk, role=Role.VIEWER):
 
 
 @require_GET
-def detail(request: HttpRequest, pk) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     lease, membership = _lease(request, pk)
     if _not_modified(request, str(lease.version)) and not lease.final:
         return HttpResponse(status=204)
@@ -186,7 +188,7 @@ def _act(request, pk, action, ok_message):
 
 
 @require_POST
-def release(request: HttpRequest, pk) -> HttpResponse:
+def release(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     def do(lease):
         counts = services.release(request.user, [lease])
         if counts.get("retry"):
@@ -200,7 +202,7 @@ def release(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def blacklist(request: HttpRequest, pk) -> HttpResponse:
+def blacklist(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     if request.method == "GET":
         lease, _m = _lease(request, pk, Role.OPERATOR)
         return render(request, "leases/confirm_blacklist.html", {"lease": lease})
@@ -213,12 +215,12 @@ def blacklist(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def send(request: HttpRequest, pk) -> HttpResponse:
+def send(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     form = SendForm(request.POST)
     if not form.is_valid():
         lease, _m = _lease(request, pk, Role.OPERATOR)
         if "key" in form.errors:
-            messages.error(request, form.errors["key"][0])
+            messages.error(request, str(form.errors["key"][0]))
         else:
             messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
         return redirect("leases-detail", lease.pk)
@@ -232,7 +234,7 @@ def send(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def send_status(request: HttpRequest, pk) -> HttpResponse:
+def send_status(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -242,7 +244,7 @@ def send_status(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def keep_waiting(request: HttpRequest, pk) -> HttpResponse:
+def keep_waiting(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -255,7 +257,7 @@ def keep_waiting(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_GET
-def active(request: HttpRequest) -> HttpResponse:
+def active(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs, mark = _active_for(request.user)
     now = timezone.now()
     recent = board.recent_codes(request, permissions.account_ids(request.user), now)
@@ -276,7 +278,7 @@ def active(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def release_selected(request: HttpRequest) -> HttpResponse:
+def release_selected(request: AuthenticatedHttpRequest) -> HttpResponse:
     # ids past a 64-bit integer exist nowhere (and would overflow the database driver)
     ids = [i for i in request.POST.getlist("lease") if i.isdigit() and int(i) < 2**63]
     ops = permissions.account_ids(request.user, Role.OPERATOR)
@@ -297,7 +299,7 @@ def release_selected(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def release_all(request: HttpRequest, pk) -> HttpResponse:
+def release_all(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )

@@ -12,6 +12,7 @@ import hmac
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -29,6 +30,7 @@ from accounts.models import DeveloperAccount, Tally
 from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 
 from .clientip import client_ip, in_networks
+from .http import AuthenticatedHttpRequest
 
 HEARTBEAT_MAX_AGE = 30
 
@@ -68,7 +70,7 @@ def _broker() -> str:
 
 def _poller() -> str:
     beat = PollerHeartbeat.objects.filter(beat_at__isnull=False).order_by("-beat_at").first()
-    if beat is None:
+    if beat is None or beat.beat_at is None:
         raise RuntimeError("no poller has beaten yet")
     age = (timezone.now() - beat.beat_at).total_seconds()
     if age > HEARTBEAT_MAX_AGE:
@@ -167,10 +169,10 @@ class ConsoleCollector:
         quota = GaugeMetricFamily(
             "zhima_account_quota", "Cached upstream quota per account", labels=["account"]
         )
-        for name, value in DeveloperAccount.objects.filter(quota__isnull=False).values_list(
+        for name, left in DeveloperAccount.objects.filter(quota__isnull=False).values_list(
             "name", "quota"
         ):
-            quota.add_metric([name], value)
+            quota.add_metric([name], left or 0)
         yield quota
         beats = GaugeMetricFamily(
             "zhima_poller_heartbeat_age_seconds",
@@ -180,12 +182,13 @@ class ConsoleCollector:
         for slot, at in PollerHeartbeat.objects.filter(beat_at__isnull=False).values_list(
             "slot", "beat_at"
         ):
-            beats.add_metric([str(slot)], (now - at).total_seconds())
+            if at is not None:  # always, by the filter; the column is nullable
+                beats.add_metric([str(slot)], (now - at).total_seconds())
         yield beats
         try:
             from django_q.brokers import get_broker
 
-            depth = get_broker().queue_size() or 0
+            depth: float = get_broker().queue_size() or 0
         except Exception:  # the broker's own health is /readyz's business
             depth = float("nan")
         yield GaugeMetricFamily(
@@ -221,7 +224,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def status(request: HttpRequest) -> HttpResponse:
+def status(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Worker heartbeats, poll lag, error rate per endpoint over the last hour, last alerts:
     for the managers of an account (about their accounts) and for staff (about all)."""
     from django.core.exceptions import PermissionDenied
@@ -239,7 +242,7 @@ def status(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     mine = set(accounts.values_list("pk", flat=True))
     hour = ApiCall.objects.filter(account__in=accounts, created_at__gte=now - timedelta(hours=1))
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for endpoint, outcome, n in hour.values_list("endpoint", "outcome").annotate(n=Count("id")):
         row = rows.setdefault(endpoint, {"endpoint": endpoint, "total": 0, "failed": 0})
         row["total"] += n
