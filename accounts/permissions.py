@@ -9,10 +9,16 @@ all go through these functions.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
+from django.db.models import Manager, Model, QuerySet
 from django.http import Http404
 
 from .models import DeveloperAccount, Membership, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 class SystemActor:
@@ -32,27 +38,31 @@ class SystemActor:
         return self.name
 
 
-def memberships(user):
+# Whoever acts: a signed-in user, the anonymous one (who sees nothing), or the command line.
+type Actor = User | AnonymousUser | SystemActor
+
+
+def memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("account")
 
 
-def account_ids(user, role: str = Role.VIEWER) -> list[int]:
+def account_ids(user: User | AnonymousUser, role: str = Role.VIEWER) -> list[int]:
     return [m.account_id for m in memberships(user) if m.allows(role)]
 
 
-def accounts_for(user, role: str = Role.VIEWER):
+def accounts_for(user: User | AnonymousUser, role: str = Role.VIEWER) -> QuerySet[DeveloperAccount]:
     return DeveloperAccount.objects.filter(pk__in=account_ids(user, role))
 
 
-def membership(user, account_id) -> Membership | None:
+def membership(user: User | AnonymousUser, account_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None
     return Membership.objects.filter(user=user, account_id=account_id).first()
 
 
-def require(user, account_id, role: str = Role.VIEWER) -> Membership:
+def require(user: Actor, account_id: int, role: str = Role.VIEWER) -> Membership:
     """The user's membership of the account, or 404 when none, or 403 when the role is short."""
     if isinstance(user, SystemActor):
         return Membership(account_id=account_id, role=Role.MANAGER)
@@ -64,7 +74,13 @@ def require(user, account_id, role: str = Role.VIEWER) -> Membership:
     return m
 
 
-def get_for_user(user, queryset, pk, role: str = Role.VIEWER, account_field: str = "account_id"):
+def get_for_user[M: Model](
+    user: Actor,
+    queryset: QuerySet[M] | Manager[M],
+    pk: str | int,
+    role: str = Role.VIEWER,
+    account_field: str = "account_id",
+) -> tuple[M, Membership]:
     """An object whose account the user is a member of (404 otherwise), with the membership.
 
     ``pk`` may come straight from a URL or form: anything that is not a whole number is a 404.

@@ -76,7 +76,9 @@ class TransportError(UpstreamError):
     ``ambiguous`` is true when the request may have reached the upstream and taken effect.
     """
 
-    def __init__(self, endpoint: str, reason: str, *, ambiguous: bool, http_status=None):
+    def __init__(
+        self, endpoint: str, reason: str, *, ambiguous: bool, http_status: int | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.reason = reason
         self.ambiguous = ambiguous
@@ -127,6 +129,7 @@ class AuditEvent:
 
 
 AuditHook = Callable[[AuditEvent], None]
+Fields = dict[str, str]  # an answer's fields, as ``wire.parse_fields`` reads them
 PENDING = "pending"
 
 
@@ -138,7 +141,7 @@ class SessionStore:
     """Where the session cookie and its verification time live. This default keeps them in
     the client; the Django side can share them between worker processes."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.cookies: dict[str, str] = {}
         self.verified_at: float | None = None
 
@@ -236,7 +239,9 @@ class ZhimaClient:
         fields = wire.parse_fields(text)
         return {k: self._redact(v) for k, v in fields.items()}
 
-    def _exchange(self, name: str, params: dict[str, str], context: Any, read: Callable):
+    def _exchange[T](
+        self, name: str, params: dict[str, str], context: Any, read: Callable[[Fields], T]
+    ) -> T:
         """One audited request: fetch, read with ``read(fields)``, report the outcome.
 
         ``read`` returns the typed result, or raises ``UpstreamRefusal`` (including
@@ -287,7 +292,7 @@ class ZhimaClient:
                 self.verify(context=context)
 
     def verify(self, context: Any = None) -> wire.VerifyResult:
-        def read(fields):
+        def read(fields: Fields) -> wire.VerifyResult:
             result = wire.read_verify(fields)
             if not result.valid:
                 raise UpstreamRefusal("verify", result.msg or "密钥验证失败")
@@ -303,11 +308,13 @@ class ZhimaClient:
         self.last_verify = result
         return result
 
-    def _call(self, name: str, params: dict[str, str], context: Any, read: Callable):
+    def _call[T](
+        self, name: str, params: dict[str, str], context: Any, read: Callable[[Fields], T]
+    ) -> T:
         """A session-bound call: verify first when due; after a session-expired answer,
         verify and repeat that call once."""
 
-        def read_checked(fields):
+        def read_checked(fields: Fields) -> T:
             msg = fields.get("msg", "")
             if SESSION_EXPIRED.search(msg):
                 raise SessionExpired(name, msg)
@@ -324,7 +331,7 @@ class ZhimaClient:
     # -- endpoints -------------------------------------------------------------------------
 
     def item_details(self, item_id: str, context: Any = None) -> wire.ItemDetails:
-        def read(fields):
+        def read(fields: Fields) -> wire.ItemDetails:
             details = wire.read_details(str(item_id), fields)
             if details.status != 1 and not details.name and not details.price:
                 raise UpstreamRefusal("details", details.msg or f"项目状态 {details.status}")
@@ -343,7 +350,7 @@ class ZhimaClient:
         carrier: str | int = "",
         context: Any = None,
     ) -> list[str]:
-        def read(fields):
+        def read(fields: Fields) -> list[str]:
             numbers = wire.parse_phone_nos(fields.get("phoneNos", ""))
             if numbers:
                 return numbers
@@ -362,7 +369,7 @@ class ZhimaClient:
         return self._call("get_numbers", params, context, read)
 
     def get_sms(self, item_id: str, phone_no: str, context: Any = None) -> wire.SmsResult:
-        def read(fields):
+        def read(fields: Fields) -> wire.SmsResult:
             result = wire.read_sms(fields)
             if result.status == "":
                 raise UpstreamRefusal("get_sms", result.msg)
@@ -371,7 +378,7 @@ class ZhimaClient:
         return self._call("get_sms", {"itemId": str(item_id), "phoneNo": phone_no}, context, read)
 
     def _ok_call(self, name: str, params: dict[str, str], context: Any) -> str:
-        def read(fields):
+        def read(fields: Fields) -> str:
             msg = wire.read_msg(fields)
             if not wire.is_ok(msg):
                 raise UpstreamRefusal(name, msg)

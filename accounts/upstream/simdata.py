@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass
@@ -32,7 +34,7 @@ class SimConfig:
     pool_international: int = 500
 
     @classmethod
-    def from_env(cls, environ=os.environ, **overrides) -> SimConfig:
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> SimConfig:
         cfg = cls()
         for f in fields(cls):
             value = environ.get("ZHIMA_SIM_" + f.name.upper())
@@ -41,7 +43,7 @@ class SimConfig:
         cfg.update({k: v for k, v in overrides.items() if v is not None})
         return cfg
 
-    def update(self, values: dict) -> None:
+    def update(self, values: Mapping[str, Any]) -> None:
         for f in fields(self):
             if f.name not in values:
                 continue

@@ -32,6 +32,7 @@ from dataclasses import asdict
 from decimal import ROUND_DOWN, Decimal
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypedDict, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import smsgen
@@ -50,6 +51,28 @@ MAX_PER_REQUEST = 10
 
 MSG_SESSION = "会话已过期，请重新验证密钥"
 MSG_NOT_LEASED = "号码未获取或已释放"
+
+Query = dict[str, str]  # an endpoint's parameters, as parsed from the query string
+Answer = dict[str, Any]  # the fields of an answer, before ``render`` puts them on the wire
+
+
+class SimFaults(TypedDict):
+    timeout: int
+    error: int
+    garbage: int
+
+
+class SimStats(TypedDict):
+    """``GET /_sim/stats``: requests per endpoint and what happened."""
+
+    requests: dict[str, int]
+    numbers_leased: int
+    released_by_caller: int
+    force_released: int
+    blacklisted: int
+    sms_delivered: int
+    sms_sent: int
+    faults: SimFaults
 
 
 class SimState:
@@ -77,9 +100,9 @@ class SimState:
         # Every number ever leased, by token, with what the caller could know of it: whether
         # the answer that leased it reached the caller, the SMS texts answers carried, and how
         # it ended. The fault soak checks the console against it (``GET /_sim/ledger``).
-        self.ledger: dict[int, dict] = {}
+        self.ledger: dict[int, dict[str, Any]] = {}
         self.answer_lost = False  # set around each call whose answer a timeout will swallow
-        self.stats = {
+        self.stats: SimStats = {
             "requests": {},
             "numbers_leased": 0,
             "released_by_caller": 0,
@@ -143,7 +166,7 @@ class SimState:
 
     # -- endpoints ---------------------------------------------------------------------------
 
-    def verify(self, q: dict) -> tuple[dict, str | None]:
+    def verify(self, q: Query) -> tuple[Answer, str | None]:
         acc = self.accounts.get(q.get("account", ""))
         if acc is None or not secrets.compare_digest(acc.pkey, q.get("pkey", "")):
             return {"valid": "N", "msg": "开发者账号或密钥错误"}, None
@@ -157,7 +180,7 @@ class SimState:
     def _quota(acc: SimAccount) -> int:
         return int(acc.balance.to_integral_value(rounding=ROUND_DOWN))
 
-    def details(self, account: str, q: dict) -> dict:
+    def details(self, account: str, q: Query) -> Answer:
         item = self.items.get(q.get("itemId", ""))
         if item is None:
             return {"status": "3", "msg": "项目编号不存在"}
@@ -167,7 +190,7 @@ class SimState:
             out["msg"] = item.msg
         return out
 
-    def get_numbers(self, account: str, q: dict) -> dict:
+    def get_numbers(self, account: str, q: Query) -> Answer:
         item_id = q.get("itemId", "")
         item = self.items.get(item_id)
         if item is None:
@@ -207,7 +230,7 @@ class SimState:
             self._lease(account, item_id, phone)
         return {"phoneNos": ",".join(chosen)}
 
-    def _pick(self, item_id: str, taken: set, quantity: int, q: dict) -> list[str]:
+    def _pick(self, item_id: str, taken: set[str], quantity: int, q: Query) -> list[str]:
         intl = q.get("international", "N").upper() == "Y"
         area, carrier = q.get("areaCode", "").strip(), q.get("type", "").strip()
         start = self.rng.randrange(len(self.pool))
@@ -265,7 +288,7 @@ class SimState:
         lease = self.leases.get((phone, item_id))
         return lease if lease and lease.account == account else None
 
-    def get_sms(self, account: str, q: dict) -> dict:
+    def get_sms(self, account: str, q: Query) -> Answer:
         lease = self._own(account, q.get("itemId", ""), q.get("phoneNo", ""))
         if lease is None:
             return {"msg": MSG_NOT_LEASED}
@@ -286,7 +309,7 @@ class SimState:
             return {"status": "4", "msg": "接收超时"}
         return {"status": "1"}
 
-    def send(self, account: str, q: dict) -> dict:
+    def send(self, account: str, q: Query) -> Answer:
         item = self.items.get(q.get("itemId", ""))
         lease = self._own(account, q.get("itemId", ""), q.get("phoneNo", ""))
         if item is None or lease is None:
@@ -306,7 +329,7 @@ class SimState:
         self.stats["sms_sent"] += 1
         return {"msg": "OK"}
 
-    def release(self, account: str, q: dict) -> dict:
+    def release(self, account: str, q: Query) -> Answer:
         item_id = q.get("itemId", "").strip()
         released = 0
         for phone in [p for p in q.get("phoneNo", "").split(",") if p.strip()]:
@@ -319,14 +342,14 @@ class SimState:
         self.stats["released_by_caller"] += released
         return {"msg": "OK"} if released else {"msg": MSG_NOT_LEASED}
 
-    def release_all(self, account: str, q: dict) -> dict:
+    def release_all(self, account: str, q: Query) -> Answer:
         mine = [lease for lease in self.leases.values() if lease.account == account]
         for lease in mine:
             self._drop(lease, "released")
         self.stats["released_by_caller"] += len(mine)
         return {"msg": "OK"}
 
-    def block(self, account: str, q: dict) -> dict:
+    def block(self, account: str, q: Query) -> Answer:
         item_id, phone = q.get("itemId", ""), q.get("phoneNo", "")
         lease = self._own(account, item_id, phone)
         if lease is None:
@@ -348,7 +371,7 @@ class SimState:
             self._arrive(lease, self.now(), text)
         return len(targets)
 
-    def snapshot_leases(self) -> list[dict]:
+    def snapshot_leases(self) -> list[Answer]:
         now = self.now()
         return [
             {
@@ -383,11 +406,11 @@ GARBAGE = [
 ]
 
 
-def render(fields_: dict, wire_format: str) -> bytes:
+def render(fields_: Answer, wire_format: str) -> bytes:
     if wire_format == "kv":
         return urlencode(fields_).encode()
     if wire_format == "text" and set(fields_) == {"msg"}:
-        return fields_["msg"].encode()
+        return str(fields_["msg"]).encode()
     return json.dumps(fields_, ensure_ascii=False).encode()
 
 
@@ -396,7 +419,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stall
     server: SimServer
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, status: int, body: bytes, ctype: str, cookie: str | None = None) -> None:
@@ -408,11 +431,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, data) -> None:
+    def _json(self, status: int, data: object) -> None:
         body = json.dumps(data, ensure_ascii=False, default=str).encode()
         self._send(status, body, "application/json; charset=utf-8")
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path.startswith(API_PREFIX):
             return self._api(url.path[len(API_PREFIX) :], dict(parse_qsl(url.query)))
@@ -430,7 +453,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, list(state.ledger.values()))
         return self._json(404, {"error": "not found"})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", "replace")
@@ -457,7 +480,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, asdict(state.config))
         return self._json(404, {"error": "not found"})
 
-    def _api(self, path: str, q: dict) -> None:
+    def _api(self, path: str, q: Query) -> None:
         state, cfg = self.server.state, self.server.state.config
         name = ENDPOINTS.get(path)
         stat = name if name != "send" else ("send_status" if q.get("querys") == "Y" else "send_sms")
@@ -519,12 +542,15 @@ class SimServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address[:2])  # AF_INET: never bytes
         return f"http://{host}:{port}{API_PREFIX}"
 
 
 def start_in_thread(
-    host: str = "127.0.0.1", port: int = 0, config: SimConfig | None = None, accounts=None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: SimConfig | None = None,
+    accounts: dict[str, tuple[str, Decimal]] | None = None,
 ) -> SimServer:
     """Start a simulator on a background thread (port 0: a free port); ``.shutdown()`` stops."""
     server = SimServer((host, port), SimState(config or SimConfig(), accounts))

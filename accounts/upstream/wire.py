@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import unquote_plus
 
 RAW_BODY_LIMIT = 2000
@@ -262,11 +263,11 @@ def unit_price(tiers: list[Tier], n: int) -> Decimal:
     return tiers[-1].price
 
 
-def tiers_to_json(tiers: list[Tier]) -> list[dict]:
+def tiers_to_json(tiers: list[Tier]) -> list[dict[str, Any]]:
     return [{"price": str(t.price), "low": t.low, "high": t.high} for t in tiers]
 
 
-def tiers_from_json(data: list[dict]) -> list[Tier]:
+def tiers_from_json(data: list[dict[str, Any]]) -> list[Tier]:
     return [Tier(Decimal(d["price"]), int(d["low"]), d["high"]) for d in data or []]
 
 

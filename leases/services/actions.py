@@ -22,7 +22,7 @@ from ..rules import NOT_LEASED, in_flight
 from .events import event
 
 
-def blacklist(user, lease: Lease) -> None:
+def blacklist(user: permissions.Actor, lease: Lease) -> None:
     permissions.require(user, lease.account_id, Role.OPERATOR)
     before = lease.state
     claimed = before in ACTIVE_STATES and Lease.objects.filter(pk=lease.pk, state=before).update(
@@ -68,7 +68,7 @@ def _finish(lease_id: int, state: str, actor: str, reason: str) -> None:
     event(lease_id, state, actor, reason).save()
 
 
-def keep_waiting(user, lease: Lease) -> None:
+def keep_waiting(user: permissions.Actor, lease: Lease) -> None:
     """Several-SMS items: go back to waiting for the next SMS."""
     permissions.require(user, lease.account_id, Role.OPERATOR)
     if not lease.item.several_sms:
@@ -88,7 +88,7 @@ def keep_waiting(user, lease: Lease) -> None:
 SENDING, SENT, UNKNOWN = "sending", "sent", "unknown"
 
 
-def send_sms(user, lease: Lease, text: str, *, key: str = "") -> Message:
+def send_sms(user: permissions.Actor, lease: Lease, text: str, *, key: str = "") -> Message:
     """Send an SMS from the number, claimed before it is made.
 
     The claim is the sent ``Message``, written first; ``message_once`` (lease, direction,
@@ -146,7 +146,7 @@ def send_sms(user, lease: Lease, text: str, *, key: str = "") -> Message:
     return msg
 
 
-def send_status(user, lease: Lease) -> str:
+def send_status(user: permissions.Actor, lease: Lease) -> str:
     """Ask the upstream whether the last sent SMS was delivered; returns its answer."""
     permissions.require(user, lease.account_id, Role.OPERATOR)
     last = lease.messages.filter(direction=Message.Direction.SENT).last()

@@ -3,7 +3,7 @@ failure (the money rule); one ``Lease`` per number it returned."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -29,7 +29,7 @@ from .events import event
 
 
 def lease_numbers(
-    user,
+    user: permissions.Actor,
     item: Item,
     *,
     key: str,
@@ -114,7 +114,9 @@ def lease_numbers(
     return req
 
 
-def _record_leases(req: LeaseRequest, ctx: CallContext, numbers: list[str], costs) -> None:
+def _record_leases(
+    req: LeaseRequest, ctx: CallContext, numbers: list[str], costs: list[Decimal]
+) -> None:
     item, account, user_id = req.item, req.account, req.user_id
     now = timezone.now()
     wait = timedelta(seconds=item.wait_limit_seconds)
@@ -143,7 +145,9 @@ def _record_leases(req: LeaseRequest, ctx: CallContext, numbers: list[str], cost
     _finish_request(req, LeaseRequest.Outcome.DONE, ",".join(numbers))
 
 
-def _reserve(membership: Membership, user, req: LeaseRequest, costs: list[Decimal]) -> None:
+def _reserve(
+    membership: Membership, user: permissions.Actor, req: LeaseRequest, costs: list[Decimal]
+) -> None:
     """Check the budgets and hold ``costs`` against them in one transaction, under the
     membership's row lock (PostgreSQL; SQLite's immediate transactions take the database's
     write lock): two requests of one member cannot both pass on the same spend."""
@@ -167,7 +171,9 @@ def _finish_request(req: LeaseRequest, outcome: str, msg: str) -> None:
     req.outcome, req.msg, req.finished_at = outcome, msg, now
 
 
-def settle_orphaned_requests(now=None, account_id: int | None = None) -> dict[str, int]:
+def settle_orphaned_requests(
+    now: datetime | None = None, account_id: int | None = None
+) -> dict[str, int]:
     """Lease requests still pending after the longest a lease request can take
     (``rules.reconcile_hold``) were left by a process that died mid-request, a killed web
     worker. One whose lease call went out (its audit row is written before it is sent) may have

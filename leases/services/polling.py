@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.clients import call_tallies, lateness_tallies, write_calls
+from accounts.clients import CallRow, call_tallies, lateness_tallies, write_calls
 from accounts.models import Tally
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
@@ -26,7 +27,7 @@ from .releasing import queue_release
 log = logging.getLogger(__name__)
 
 
-def claim_due(limit: int, now=None) -> list[Due]:
+def claim_due(limit: int, now: datetime | None = None) -> list[Due]:
     """Claim up to ``limit`` waiting leases whose poll is due, moving their next poll one
     interval ahead. On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent pollers
     take disjoint sets; on SQLite the IMMEDIATE transaction serialises the claim."""
@@ -43,18 +44,19 @@ def claim_due(limit: int, now=None) -> list[Due]:
             Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
                 next_poll_at=now + poll_interval()
             )
-            Tally.bump(lateness_tallies([(now - r[4]).total_seconds() for r in rows]))
+            # next_poll_at is never null here: the filter above compared it with now.
+            Tally.bump(lateness_tallies([(now - r[4]).total_seconds() for r in rows if r[4]]))
     return [Due(*r[:4]) for r in rows]
 
 
 def apply_poll_results(
-    results: list[tuple[Due, wire.SmsResult | UpstreamError]], actor: str, audit_rows: list
+    results: list[tuple[Due, wire.SmsResult | UpstreamError]], actor: str, audit_rows: list[CallRow]
 ) -> dict[str, int]:
     """Write a batch of poll answers: one UPDATE for the many still waiting, one transaction
     for all, and the batch's audit rows completed in one statement."""
     now = timezone.now()
-    counts = defaultdict(int)
-    waiting_ids = []
+    counts: defaultdict[str, int] = defaultdict(int)
+    waiting_ids: list[int] = []
     with transaction.atomic():
         write_calls(audit_rows)
         for due, result in results:
@@ -97,7 +99,7 @@ def apply_poll_results(
     return counts
 
 
-def _receive(lease_id: int, text: str, actor: str, now) -> int:
+def _receive(lease_id: int, text: str, actor: str, now: datetime) -> int:
     lease = Lease.objects.select_related("item").filter(pk=lease_id).first()
     if lease is None:
         return 0
@@ -142,7 +144,7 @@ def _end(
     *,
     release: bool = False,
     kind: str = "status",
-    from_states=ACTIVE_STATES,
+    from_states: Iterable[str] = ACTIVE_STATES,
 ) -> int:
     """End a lease. With ``release`` the number is still held upstream: the lease is queued
     for release (see ``queue_release``) and finishes in ``state`` once released."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 # call per item and finishes them. A repeated release is harmless: "not leased" is done.
 
 
-def queue_release(queryset, final_state: str, reason: str, kind: str = "user") -> int:
+def queue_release(
+    queryset: QuerySet[Lease], final_state: str, reason: str, kind: str = "user"
+) -> int:
     return queryset.update(
         state=LeaseState.RELEASING,
         end_reason=f"{final_state}|{kind}|{reason}"[:200],
@@ -53,7 +56,9 @@ def _split_reason(end_reason: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
+def release_due(
+    ctx: CallContext, ids: Iterable[int] | None = None, limit: int = 500
+) -> dict[str, int]:
     """Release every queued lease that is due (or only ``ids``); returns counts."""
     now = timezone.now()
     with transaction.atomic():
@@ -67,7 +72,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
     groups: dict[tuple[int, str], list[Lease]] = defaultdict(list)
     for lease in rows:
         groups[(lease.account_id, lease.item.item_id)].append(lease)
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for (_account, item_id), leases in groups.items():
         one = leases[0] if len(leases) == 1 else None
         call_ctx = CallContext(
@@ -104,16 +109,18 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-def _retry(leases, counts) -> None:
+def _retry(leases: list[Lease], counts: defaultdict[str, int]) -> None:
     Lease.objects.filter(pk__in=[x.pk for x in leases], state=LeaseState.RELEASING).update(
         next_poll_at=timezone.now() + poll_interval()
     )
     counts["retry"] += len(leases)
 
 
-def release(user, leases, reason: str | None = None) -> dict[str, int]:
+def release(
+    user: permissions.Actor, leases: Iterable[Lease], reason: str | None = None
+) -> dict[str, int]:
     """Release leases the user chose (operator on each account), one call per item."""
-    ids = []
+    ids: list[int] = []
     for lease in leases:
         permissions.require(user, lease.account_id, Role.OPERATOR)
         ids.append(lease.pk)
@@ -165,7 +172,7 @@ def sweep(ctx: CallContext) -> dict[str, int]:
     return release_due(ctx)
 
 
-def release_all(user, account: DeveloperAccount) -> int:
+def release_all(user: permissions.Actor, account: DeveloperAccount) -> int:
     """The upstream's release all (managers), then every local lease of the account ends."""
     permissions.require(user, account.pk, Role.MANAGER)
     ctx = CallContext.for_user(user)
