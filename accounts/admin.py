@@ -56,7 +56,8 @@ class DeveloperAccountForm(forms.ModelForm):
         return value
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not self.instance.pk and not data.get("pkey"):
             self.add_error("pkey", _("A new developer account needs its pkey."))
         elif self.instance.pk and "base_url" in self.changed_data and not data.get("pkey"):

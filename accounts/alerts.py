@@ -86,8 +86,9 @@ def check_upstream(account: DeveloperAccount, now=None) -> None:
     recent = ApiCall.objects.filter(account=account, created_at__gte=since)
     if recent.filter(outcome="ok").exists():
         set_condition(account, "upstream_failing", False, "Calls succeed again.")
-    elif recent.filter(outcome__in=("transport", "unreadable")).exists():
-        last = recent.exclude(outcome="ok").order_by("-created_at").first()
+    elif recent.filter(outcome__in=("transport", "unreadable")).exists() and (
+        last := recent.exclude(outcome="ok").order_by("-created_at").first()
+    ):
         set_condition(
             account,
             "upstream_failing",

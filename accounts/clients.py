@@ -158,7 +158,9 @@ def _sql(kind: str, rows: int = 1) -> str:
     sql = _sql_cache.get(key)
     if sql is None:
         q = connection.ops.quote_name
-        table, col = q(ApiCall._meta.db_table), lambda n: q(ApiCall._meta.get_field(n).column)
+        # _FIELDS are concrete fields: each has a column (get_field may also name a relation).
+        col = lambda n: q(ApiCall._meta.get_field(n).column)  # type: ignore[union-attr,arg-type]  # noqa: E731
+        table = q(ApiCall._meta.db_table)
         if kind.startswith("insert"):
             marks = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
             sql = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -31,7 +32,8 @@ class DateRangeMixin(forms.Form):
 
     def errors_text(self) -> str:
         """The errors in one plain line (a CSV export answers 400 with it)."""
-        return "; ".join(f"{name}: {' '.join(errs)}" for name, errs in self.errors.items())
+        errors = self.errors.items()
+        return "; ".join(f"{name}: {' '.join(map(str, errs))}" for name, errs in errors)
 
 
 class AccountScopedForm(forms.Form):
@@ -41,7 +43,8 @@ class AccountScopedForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Not ``accounts or …``: a queryset's truth value would fetch every row.
         none = DeveloperAccount.objects.none()
-        self.fields["account"].queryset = accounts if accounts is not None else none
+        field = cast(forms.ModelChoiceField, self.fields["account"])
+        field.queryset = accounts if accounts is not None else none
 
 
 class AccountFilter(DateRangeMixin, AccountScopedForm):

@@ -44,7 +44,7 @@ def main() -> None:
         bare = ZhimaClient(base, "demo", "demo-pkey", audit=lambda event: None)
         phone = bare.get_numbers("1001")[0]
         ctx = CallContext.for_task("bench", phone=phone)
-        results = {"audited": [], "no-op": []}
+        results: dict[str, list[float]] = {"audited": [], "no-op": []}
         for client in (audited, bare):  # warm both: session, connections
             for _ in range(20):
                 client.get_sms("1001", phone, context=ctx)

@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 
@@ -50,7 +49,10 @@ def main() -> None:
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
+    session_key = session.session_key
+    assert session_key is not None  # save() gave it one
     lease = Lease.objects.filter(code__gt="").order_by("-id").first()
+    assert lease is not None, "the seeded data has leases with codes"
     Lease.objects.filter(pk=lease.pk).update(state="received")  # a live lease, still polled
     lease.refresh_from_db()
     port = free_port()
@@ -83,7 +85,7 @@ def main() -> None:
 
         def browser(k: int) -> None:
             s = requests.Session()
-            s.cookies.set(settings.SESSION_COOKIE_NAME, session.session_key)
+            s.cookies.set(settings.SESSION_COOKIE_NAME, session_key)
             version = lease.version if k % 2 == 0 else 0
             time.sleep(random.random())
             while time.monotonic() < stop:
@@ -115,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from common import ROOT, database_url, fresh_database, machine, percentile
 
@@ -77,10 +78,11 @@ def worker(requests: int) -> None:
     total = Lease.objects.count()
     deep = Lease.objects.order_by("-leased_at", "-id").values_list("leased_at", "id")[total // 2]
     lease = Lease.objects.filter(code__gt="").order_by("-id").first()
+    assert lease is not None, "the seeded data has leases with codes"
     audit_deep = ApiCall.objects.order_by("-created_at", "-id").values_list("created_at", "id")[
         ApiCall.objects.count() // 2
     ]
-    pages = {
+    pages: dict[str, tuple[str, dict[str, Any]]] = {
         "overview": ("/", {}),
         "history first page": ("/history/", {}),
         "history filtered": ("/history/?state=released&item=1002", {}),

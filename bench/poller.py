@@ -64,7 +64,7 @@ def prepare(n: int, base: str):
     )
     user = get_user_model().objects.create_user("bench")
     client = ZhimaClient(base, "demo", "demo-pkey")
-    phones = []
+    phones: list[str] = []
     while len(phones) < n:
         phones += client.get_numbers("1002", min(10, n - len(phones)))
     now = timezone.now()

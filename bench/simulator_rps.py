@@ -53,7 +53,7 @@ def main() -> None:
             timeout=5,
         )
         phone = s.get(
-            base + "phoneNos/get.php", params={"itemId": "1002", "quantity": 1}, timeout=5
+            base + "phoneNos/get.php", params={"itemId": "1002", "quantity": "1"}, timeout=5
         ).json()["phoneNos"]
         rates = [
             run_once(base, args.seconds, args.threads, phone, s.cookies.get_dict())

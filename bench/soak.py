@@ -255,7 +255,7 @@ def run(
     )
     # The SMS the simulator put in an answer the console waited for.
     delivered = [(*key(x), t) for x in ledger for t in x["sms"]]
-    calls_per_request: dict[int, list[str]] = {}
+    calls_per_request: dict[int | None, list[str]] = {}
     for rid, outcome in (
         ApiCall.objects.filter(endpoint="get_numbers")
         .order_by("created_at", "id")
@@ -272,7 +272,11 @@ def run(
     )
     forced = {key(x) for x in ledger if x["ended"] == "forced"}
     forced_leases = [
-        (lease.state, lease.end_reason[:60], str(lease.ended_at - lease.leased_at))
+        (
+            lease.state,
+            lease.end_reason[:60],
+            str(lease.ended_at - lease.leased_at) if lease.ended_at else "still held",
+        )
         for lease in Lease.objects.select_related("account", "item")
         if (lease.account.upstream_account, lease.item.item_id, lease.phone) in forced
     ]

@@ -18,8 +18,7 @@ class ItemAdmin(admin.ModelAdmin):
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["created_at", "direction", "text", "code", "status"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "direction", "text", "code", "status")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):

@@ -87,10 +87,10 @@ def release_via_console(name: str, phones: list[str], item_id: str = "") -> str:
     """Release stored leases through the services; numbers the console does not hold are
     released with a direct (audited) call."""
     account = _account(name)
-    leases = Lease.objects.filter(account=account, phone__in=phones, state__in=ACTIVE_STATES)
+    held = Lease.objects.filter(account=account, phone__in=phones, state__in=ACTIVE_STATES)
     if item_id:
-        leases = leases.filter(item__item_id=item_id)
-    leases = list(leases)
+        held = held.filter(item__item_id=item_id)
+    leases = list(held)
     if leases:
         counts = services.release(actor(), leases)
         if counts.get("retry"):

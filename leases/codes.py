@@ -79,12 +79,12 @@ def candidates(text: str, *, alphanumeric: bool = True, regex: str = "") -> list
         except re.error:
             pattern = None
         if pattern is not None:
-            found = []
+            matched = []
             for m in pattern.finditer(text):
                 code = m.group(1) if m.groups() and m.group(1) else m.group(0)
                 if code:
-                    found.append(Candidate(code, 100, m.start()))
-            return found
+                    matched.append(Candidate(code, 100, m.start()))
+            return matched
     found: dict[int, Candidate] = {}
     for m in DIGITS.finditer(text):
         found[m.start()] = Candidate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -21,8 +22,13 @@ CARRIERS = [
 ]
 
 
+class ItemChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Item) -> str:
+        return f"{obj.account.name} · {obj.item_id} {obj.name}"
+
+
 class LeaseForm(forms.Form):
-    item = forms.ModelChoiceField(
+    item = ItemChoiceField(
         queryset=Item.objects.none(), label=_("Item"), empty_label=_("Choose an item")
     )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10, initial=1)
@@ -48,10 +54,8 @@ class LeaseForm(forms.Form):
             account__in=accounts if accounts is not None else DeveloperAccount.objects.none(),
             account__active=True,
         ).select_related("account")
-        self.fields["item"].queryset = qs.order_by("account__name", "item_id")
-        self.fields["item"].label_from_instance = lambda i: (
-            f"{i.account.name} · {i.item_id} {i.name}"
-        )
+        field = cast(ItemChoiceField, self.fields["item"])
+        field.queryset = qs.order_by("account__name", "item_id")
         if not self.is_bound:
             self.initial["key"] = uuid.uuid4().hex
 
@@ -74,7 +78,8 @@ class LeaseForm(forms.Form):
         return value
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         item, quantity = data.get("item"), data.get("quantity")
         if item and quantity and quantity > item.max_per_request:
             self.add_error(

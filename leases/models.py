@@ -5,7 +5,7 @@ State changes of a lease are written only by the ``leases.services`` package.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -232,7 +232,7 @@ class Lease(models.Model):
         return self.state in FINAL_STATES
 
     @staticmethod
-    def deadline_from(leased_at) -> timezone.datetime:
+    def deadline_from(leased_at: datetime) -> datetime:
         """Always before the upstream's forced release, by the configured margin."""
         minutes = (
             settings.ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES - settings.ZHIMA_RELEASE_MARGIN_MINUTES

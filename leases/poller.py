@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.clients import CallContext, CallRow, client_for, reserve_calls
 from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount
+from accounts.upstream import wire
 from accounts.upstream.client import PENDING, UpstreamError
 
 from . import services
@@ -111,6 +112,7 @@ class Poller:
         ctx = CallContext.for_task(
             ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows, tickets={"get_sms": ticket}
         )
+        result: wire.SmsResult | UpstreamError | _Failure
         try:
             result = client_for(account).get_sms(due.item_id, due.phone, context=ctx)
         except UpstreamError as exc:

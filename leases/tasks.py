@@ -52,9 +52,9 @@ def ensure_pollers(every_slot: bool = False) -> list[int]:
     return started
 
 
-def refresh_quotas() -> dict:
+def refresh_quotas() -> dict[str, int | str | None]:
     """Verify each active account: renews the upstream session and reads the quota."""
-    out = {}
+    out: dict[str, int | str | None] = {}
     for account in DeveloperAccount.objects.filter(active=True):
         try:
             out[account.name] = refresh_quota(account, CallContext.for_task("quota"))
@@ -87,7 +87,7 @@ def check_alerts() -> dict:
         .values_list("account_id")
         .annotate(m=Min("next_poll_at"))
     )
-    out = {}
+    out: dict[str, list[str] | int] = {}
     for account in DeveloperAccount.objects.filter(active=True):
         alerts.check_upstream(account, now)
         alerts.check_poller(account, overdue.get(account.pk), now)
