@@ -3,9 +3,28 @@
 
 import os
 import sys
+from pathlib import Path
+
+# Written by ``bash .ci/start`` (README command (a)) and git-ignored: a development key and
+# DJANGO_DEBUG, so that every README example works in a fresh shell. Only manage.py reads it
+# (a production server never does), and a variable already in the environment wins.
+LOCAL_SETTINGS = Path(__file__).resolve().parent / ".env.local"
+
+
+def load_local_settings(path: Path | None = None) -> None:
+    path = path or LOCAL_SETTINGS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
 
 
 def main() -> None:
+    load_local_settings()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhima_site.settings")
     from django.core.management import execute_from_command_line
 

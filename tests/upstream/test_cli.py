@@ -137,3 +137,34 @@ def test_exit_codes_from_a_real_process(sim):
         [*base, "item", "9999"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 3 and "项目编号不存在" in refused.stderr
+
+
+def test_global_options_go_before_or_after_the_verb(sim):
+    creds = ["--base-url", sim.base_url, "--account", "demo", "--pkey", "demo-pkey"]
+    for args in (
+        ["verify", "--json", *creds],
+        [*creds, "verify", "--json"],
+        [
+            "--json",
+            "--base-url",
+            sim.base_url,
+            "verify",
+            "--account",
+            "demo",
+            "--pkey",
+            "demo-pkey",
+        ],
+    ):
+        code, out, err = run(sim, *args, base=False)
+        assert code == 0, (args, err)
+        assert json.loads(out) == {"valid": "Y", "leftQuantity": 1000}
+    code, out, _ = run(sim, "get", "1001", "--json", base=True)
+    phone = json.loads(out)["phoneNos"][0]
+    code, out, _ = run(sim, "release", phone, "--json", *creds, base=False)
+    assert code == 0 and json.loads(out) == {"msg": "OK"}
+    code, out, _ = run(sim, "get", "1002", "--quantity", "2")
+    assert code == 0 and sorted(out.split()) == sorted(
+        p["phoneNo"] for p in sim.leases()
+    )  # one a line
+    code, out, _ = run(sim, "--json", "verify", base=True)  # given once, not undone after
+    assert json.loads(out)["valid"] == "Y"
