@@ -285,5 +285,7 @@ LOGGING = {
         # urllib3 logs request lines with their query string, which holds the pkey on the
         # verification call; keep it above DEBUG (the redaction filter is a second line).
         "urllib3": {"level": "WARNING"},
+        # Its start-up banner would open the output of every manage.py command.
+        "axes.apps": {"level": "WARNING"},
     },
 }

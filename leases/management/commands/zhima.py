@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -111,6 +112,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.as_json = opts["json"]
+        if opts["verbosity"] < 2:  # the output is the answer; the services' INFO lines with -v 2
+            logging.getLogger().setLevel(logging.WARNING)
         try:
             client = self.make_client(opts)
         except CommandError as exc:
