@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 
+from . import csvvalues
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
@@ -69,4 +71,4 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
 def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[str, str]]):
     """Stream ``qs`` as CSV, rows fetched in chunks; ``columns`` pairs a header with a field."""
     rows = qs.order_by(*order).values_list(*[f for _, f in columns]).iterator(chunk_size=2000)
-    return stream_csv(filename, [h for h, _ in columns], rows)
+    return stream_csv(filename, [h for h, _ in columns], map(csvvalues.row, rows))
