@@ -97,6 +97,10 @@ def test_manage_py_reads_the_local_settings_file_and_the_environment_wins(tmp_pa
     local.write_text("DJANGO_DEBUG=true\n")
     r = manage_with_local_file(local, "check", env={"DJANGO_DEBUG": "false"})
     assert r.returncode != 0 and "DJANGO_SECRET_KEY must be set" in r.stderr
+    # A deployment's environment (its own key) ignores the file: never debug by accident.
+    deployment = {k: v for k, v in PROD.items() if k != "DJANGO_DEBUG"}
+    r = manage_with_local_file(local, "check", "--deploy", env=deployment)
+    assert r.returncode == 0 and "no issues (0 silenced)" in r.stdout + r.stderr, r.stderr
 
 
 def test_the_local_settings_file_is_ignored_by_git():
