@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import getpass
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -46,7 +48,7 @@ def os_user() -> str:
         return "unknown"
 
 
-def make_actor(as_name: str | None = None):
+def make_actor(as_name: str | None = None) -> Any:
     """``cli:<OS user>``, or the console user named by ``--as``."""
     if not as_name:
         return SystemActor(f"cli:{os_user()}")
@@ -66,10 +68,10 @@ def _account(name: str) -> DeveloperAccount:
 class _ContextClient:
     """Binds a fixed ``CallContext`` to every call of a client (for the command line)."""
 
-    def __init__(self, client: ZhimaClient, context: CallContext):
+    def __init__(self, client: ZhimaClient, context: CallContext) -> None:
         self._client, self._context = client, context
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
         if name in {"close"} or not callable(method):
             return method
@@ -84,7 +86,7 @@ class _ContextClient:
 class Console:
     """The verbs of ``manage.py zhima`` on a stored account, as ``actor``."""
 
-    def __init__(self, name: str, actor, base_url: str | None = None):
+    def __init__(self, name: str, actor: Any, base_url: str | None = None) -> None:
         self.account = _account(name)
         self.actor = actor
         if base_url:
@@ -95,7 +97,7 @@ class Console:
         """Stored accounts share a pooled client per process; nothing to close here."""
 
     @contextmanager
-    def errors(self):
+    def errors(self) -> Iterator[None]:
         """The services' errors as the command line's: the upstream error behind a service
         error when there is one (the services raise ``from None``, which keeps it as the
         context), else a refusal by the console."""
