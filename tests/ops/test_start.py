@@ -75,7 +75,11 @@ def test_start_is_quiet_and_ctrl_c_stops_everything_within_5_seconds(tmp_path):
         assert f"http://127.0.0.1:{port}/" in terminal and "admin user  admin" in terminal
         assert "var/log/web.log" in terminal and len(terminal.strip().splitlines()) <= 8
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
-        assert "GET /healthz" in (repo / "var/log/web.log").read_text()
+        web_log = repo / "var/log/web.log"
+        deadline = time.monotonic() + 10  # written just after the answer
+        while "GET /healthz" not in web_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "GET /healthz" in web_log.read_text()
         assert "GET /healthz" not in out.read_text()  # request logs go to the file
         local = repo / ".env.local"
         assert local.stat().st_mode & 0o077 == 0 and "DJANGO_SECRET_KEY=" in local.read_text()
