@@ -15,7 +15,7 @@ from accounts.clients import CallContext, client_for
 from accounts.models import Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from ..errors import _AMBIGUOUS, AmbiguousLease, ServiceError, upstream_error
+from ..errors import ServiceError, lease_may_have_happened, upstream_error
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
 from ..rules import check_budget, check_not_reconciling, estimate_costs, poll_interval
 from .events import event
@@ -90,16 +90,16 @@ def lease_numbers(
         )
     except UpstreamRefusal as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, exc.msg)
-        raise ServiceError(exc.msg) from None
+        raise upstream_error(exc, lease=True) from None
     except UpstreamError as exc:
         # Only the lease call itself can have leased numbers (a failed verification before it
         # sent nothing), and only when it may have reached the upstream: a late, dropped or
-        # unreadable answer.
-        if exc.endpoint == "get_numbers" and getattr(exc, "ambiguous", True):
+        # unreadable answer. The error's text says which (an ``AmbiguousLease`` then).
+        if lease_may_have_happened(exc):
             _finish_request(req, LeaseRequest.Outcome.AMBIGUOUS, str(exc))
-            raise AmbiguousLease(_(_AMBIGUOUS)) from None
-        _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
-        raise upstream_error(exc) from None
+        else:
+            _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
+        raise upstream_error(exc, lease=True) from None
     now = timezone.now()
     wait = timedelta(seconds=item.wait_limit_seconds)
     costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
