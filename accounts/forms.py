@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import DeveloperAccount, Outcome
+from .models import DeveloperAccount, Membership, Outcome, Role
 
 
 class DateRangeMixin(forms.Form):
@@ -60,3 +60,37 @@ class AuditFilter(AccountFilter):
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
+
+
+class MembershipForm(forms.ModelForm):
+    """A manager sets a member's role and budgets (empty: no limit). The account keeps at
+    least one manager: the last one cannot step down here."""
+
+    class Meta:
+        model = Membership
+        fields = ["role", "daily_budget", "monthly_budget"]
+        widgets = {
+            "daily_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+            "monthly_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+        }
+
+    def clean_daily_budget(self):
+        return self._not_negative("daily_budget")
+
+    def clean_monthly_budget(self):
+        return self._not_negative("monthly_budget")
+
+    def _not_negative(self, name):
+        value = self.cleaned_data[name]
+        if value is not None and value < 0:
+            raise forms.ValidationError(_("A budget is zero or more; empty for no limit."))
+        return value
+
+    def clean_role(self):
+        role = self.cleaned_data["role"]
+        m = self.instance
+        if m.role == Role.MANAGER and role != Role.MANAGER:
+            others = Membership.objects.filter(account_id=m.account_id, role=Role.MANAGER)
+            if not others.exclude(pk=m.pk).exists():
+                raise forms.ValidationError(_("The account's last manager keeps that role."))
+        return role
