@@ -74,6 +74,14 @@ class MembershipForm(forms.ModelForm):
             "monthly_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("daily_budget", "monthly_budget"):  # 2, not 2.0000
+            value = self.initial.get(name)
+            if value is not None:
+                text = f"{value:f}"
+                self.initial[name] = text.rstrip("0").rstrip(".") if "." in text else text
+
     def clean_daily_budget(self):
         return self._not_negative("daily_budget")
 

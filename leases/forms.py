@@ -149,3 +149,9 @@ class AddItemForm(AccountScopedForm):
         max_length=32,
         error_messages={"invalid": _("An item id is digits only.")},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        only = list(self.fields["account"].queryset[:2])
+        if len(only) == 1 and not self.is_bound:  # one account: nothing to choose
+            self.initial["account"] = only[0].pk
