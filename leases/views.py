@@ -11,13 +11,13 @@ from django.contrib import messages
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from accounts import permissions, quota
+from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Role
 
 from . import estimates, services
@@ -133,6 +133,17 @@ def _info_context(request: HttpRequest, item: Item | None, quantity) -> dict:
     return {"info": item, "quote": estimates.quote(request.user, item, n, membership)}
 
 
+def _landing(request_pk: int, leases: list[int]) -> str:
+    """Where a successful lease lands: the number's page, or the request's board for several
+    (the active list where the board does not exist)."""
+    if len(leases) == 1:
+        return reverse("leases-detail", args=[leases[0]])
+    try:
+        return reverse("leases-board", args=[request_pk])
+    except NoReverseMatch:
+        return reverse("leases-active")
+
+
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user, Role.OPERATOR)
@@ -162,16 +173,9 @@ def new(request: HttpRequest) -> HttpResponse:
                 error = ServiceError(req.msg or _("This request was already submitted."))
             else:
                 leases = list(req.lease_set.values_list("pk", flat=True))
-                url = (
-                    reverse("leases-detail", args=[leases[0]])
-                    if len(leases) == 1
-                    else reverse("leases-active")
-                )
+                url = _landing(req.pk, leases)
                 messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-        finally:
-            # The quota changed (or may have): re-read it in a worker, not on this thread.
-            quota.refresh_soon(d["item"].account_id)
         # A new key: the failed submission is finished, the next one is a new request, so
         # the form left filled in leases another like this one.
         form = LeaseForm(request.POST.copy(), accounts=accounts)

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import permissions
+from accounts import permissions, quota
 from accounts.clients import CallContext, client_for
 from accounts.models import Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
@@ -100,6 +100,9 @@ def lease_numbers(
         else:
             _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
         raise upstream_error(exc, lease=True) from None
+    finally:
+        # The quota changed, or may have: a worker re-reads it (at most every 30 s).
+        quota.refresh_soon(account.pk)
     now = timezone.now()
     wait = timedelta(seconds=item.wait_limit_seconds)
     costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
