@@ -110,12 +110,13 @@ def _initial(request: HttpRequest, form_items) -> dict:
         lease, _m = permissions.get_for_user(request.user, LEASES, again)
         initial = {**LeaseForm.again(lease), **initial}
     if not initial.get("item"):
-        last = (
+        recent = (
             LeaseRequest.objects.filter(user=request.user, item__in=form_items)
-            .order_by("-created_at", "-id")
-            .values_list("item_id", flat=True)
-            .first()
+            .select_related("item")
+            .order_by("-created_at", "-id")[:5]
         )
+        # The last item that can still be leased (an expired one is shown, but disabled).
+        last = next((r.item_id for r in recent if r.item.usable), None)
         if last:
             initial["item"] = last
     return initial

@@ -50,6 +50,28 @@ def test_it_remembers_the_members_last_item(as_, personas, items, sim):
     )
 
 
+def test_the_remembered_item_is_one_that_can_be_leased(as_, personas, items, account, sim):
+    services.lease_numbers(personas["member"], items["1001"], key="m" * 32)
+    services.lease_numbers(personas["member"], items["1003"], key="n" * 32)
+    catalog.set_retired(items["1003"], True)
+    body = as_("member").get(reverse("leases-new")).content.decode()
+    assert "selected" in option(body, items["1001"])
+
+
+def test_several_numbers_land_on_the_requests_board_or_the_active_list(as_, items, sim):
+    from django.urls import NoReverseMatch
+
+    data = {"item": items["1002"].pk, "quantity": 3, "key": "b" * 32}
+    r = as_("member").post(reverse("leases-new"), data)
+    req = LeaseRequest.objects.get(key="b" * 32)
+    try:
+        want = reverse("leases-board", args=[req.pk])
+    except NoReverseMatch:
+        want = reverse("leases-active")
+    assert r.status_code == 302 and r["Location"] == want
+    assert Lease.objects.filter(request=req).count() == 3
+
+
 def test_it_shows_price_budgets_and_quota_before_submitting(as_, personas, items, sim, account):
     m = Membership.objects.get(user=personas["member"])
     m.daily_budget, m.monthly_budget = Decimal("1"), None
