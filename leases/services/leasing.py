@@ -42,6 +42,8 @@ def lease_numbers(
     account = item.account
     if not account.active:
         raise ServiceError(_("This developer account is inactive."))
+    if item.retired_at is not None:
+        raise ServiceError(_("This item was retired: it is kept for the history only."))
     if not item.usable:
         raise ServiceError(
             item.msg or _("This item is not available (status %(s)s).") % {"s": item.status}

@@ -202,7 +202,7 @@ def test_a_manager_retires_an_item(as_, personas, items, sim):
     item.refresh_from_db()
     assert item.retired_at is not None and not item.usable
     assert "1003 抖音" not in as_("member").get(reverse("leases-new")).content.decode()
-    with pytest.raises(ServiceError):
+    with pytest.raises(ServiceError, match="retired"):
         services.lease_numbers(personas["member"], item, key="i" * 32)
     r = as_("member").post(reverse("leases-new"), {"item": item.pk, "quantity": 1, "key": "0" * 32})
     assert "Select a valid choice" in r.content.decode()
