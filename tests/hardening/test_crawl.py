@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.clients import client_for
-from accounts.models import ApiCall
+from accounts.models import ApiCall, Membership
 from leases import services
 from leases.models import Item, Lease, LeaseRequest
 
@@ -34,6 +34,10 @@ def objects(account):
         "leases-board": lambda: LeaseRequest.objects.filter(account=account).first().pk,
         "leases-board-release": lambda: LeaseRequest.objects.filter(account=account).first().pk,
         "accounts-audit-raw": lambda: ApiCall.objects.filter(account=account).first().pk,
+        "leases-item-retire": lambda: Item.objects.filter(account=account).first().pk,
+        "accounts-quota-refresh": lambda: account.pk,
+        "accounts-members": lambda: account.pk,
+        "accounts-member-update": lambda: Membership.objects.filter(account=account).first().pk,
     }
 
 
