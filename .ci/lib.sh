@@ -36,3 +36,68 @@ ensure_venv() {
     echo "$want" > "$stamp"
   fi
 }
+
+# -- development settings (.ci/start) ----------------------------------------------------------
+# .env.local: git-ignored KEY=VALUE lines that manage.py reads (a variable already in the
+# environment wins), so that every README example works in a fresh shell after .ci/start.
+LOCAL_ENV="$ROOT/.env.local"
+
+write_local_settings() {  # $1: the simulator's upstream URL, or empty when not running it
+  local key=""
+  [ -f "$LOCAL_ENV" ] && key="$(sed -n 's/^DJANGO_SECRET_KEY=//p' "$LOCAL_ENV" | head -n1)"
+  [ -n "$key" ] || key="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
+  (
+    umask 077
+    {
+      echo "# Written by 'bash .ci/start' for development: manage.py reads it, a variable set in"
+      echo "# the environment wins. Never used in production (see README, Running for a team)."
+      echo "DJANGO_DEBUG=true"
+      echo "DJANGO_SECRET_KEY=$key"
+      if [ -n "$1" ]; then
+        echo "ZHIMA_BASE_URL=$1"
+        echo "ZHIMA_SANDBOX_URL=$1"
+      fi
+    } > "$LOCAL_ENV.tmp"
+    mv "$LOCAL_ENV.tmp" "$LOCAL_ENV"
+  )
+}
+
+export_local_settings() {  # the same rule as manage.py: the environment wins
+  local name value
+  while IFS='=' read -r name value; do
+    case "$name" in '' | '#'*) continue ;; esac
+    [ -n "${!name+x}" ] || export "$name=$value"
+  done < "$LOCAL_ENV"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() {  # PORT SECONDS PID: true once PORT accepts, false on timeout or PID's exit
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    port_open "$1" && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# One Django process for the whole setup (each start costs a second or more): migrate, wait
+# for the simulator (SIM_PORT, when .ci/start runs it), bootstrap, and name the admin user.
+SETUP_PY='
+import os, socket, time
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+call_command("migrate", interactive=False, verbosity=0)
+port, deadline = os.environ.get("SIM_PORT"), time.monotonic() + 20
+while port and time.monotonic() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+call_command("bootstrap")
+admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+print("admin:", admin.get_username())
+'

@@ -6,9 +6,10 @@ from datetime import date
 from typing import cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from .models import ENDPOINT_LABELS, DeveloperAccount, Outcome
+from .models import ENDPOINT_LABELS, DeveloperAccount, Membership, Outcome, Role
 
 # Dates a filter may name: a day at the calendar's ends, turned into the time range of that
 # day in the local time zone, would leave the range of datetime (year 1 to 9999).
@@ -43,8 +44,8 @@ class AccountScopedForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Not ``accounts or …``: a queryset's truth value would fetch every row.
         none = DeveloperAccount.objects.none()
-        field = cast(forms.ModelChoiceField, self.fields["account"])
-        field.queryset = accounts if accounts is not None else none
+        self.accounts: QuerySet[DeveloperAccount] = accounts if accounts is not None else none
+        cast(forms.ModelChoiceField, self.fields["account"]).queryset = self.accounts
 
 
 class AccountFilter(DateRangeMixin, AccountScopedForm):
@@ -67,3 +68,45 @@ class AuditFilter(AccountFilter):
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
+
+
+class MembershipForm(forms.ModelForm):
+    """A manager sets a member's role and budgets (empty: no limit). The account keeps at
+    least one manager: the last one cannot step down here."""
+
+    class Meta:
+        model = Membership
+        fields = ["role", "daily_budget", "monthly_budget"]
+        widgets = {
+            "daily_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+            "monthly_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("daily_budget", "monthly_budget"):  # 2, not 2.0000
+            value = self.initial.get(name)
+            if value is not None:
+                text = f"{value:f}"
+                self.initial[name] = text.rstrip("0").rstrip(".") if "." in text else text
+
+    def clean_daily_budget(self):
+        return self._not_negative("daily_budget")
+
+    def clean_monthly_budget(self):
+        return self._not_negative("monthly_budget")
+
+    def _not_negative(self, name):
+        value = self.cleaned_data[name]
+        if value is not None and value < 0:
+            raise forms.ValidationError(_("A budget is zero or more; empty for no limit."))
+        return value
+
+    def clean_role(self):
+        role = self.cleaned_data["role"]
+        m = self.instance
+        if m.role == Role.MANAGER and role != Role.MANAGER:
+            others = Membership.objects.filter(account_id=m.account_id, role=Role.MANAGER)
+            if not others.exclude(pk=m.pk).exists():
+                raise forms.ValidationError(_("The account's last manager keeps that role."))
+        return role

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from . import alerts
 from .clients import CallContext, client_for
+from .crypto import SecretUnreadable
 from .models import DeveloperAccount
-from .upstream.client import UpstreamRefusal
+from .upstream.client import UpstreamError, UpstreamRefusal
 
 
 def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
@@ -30,3 +34,31 @@ def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
     alerts.set_condition(account, "key_invalid", False, "The key verifies again.")
     alerts.check_quota(account)
     return result.left_quantity
+
+
+REFRESH_EVERY = 30  # seconds: at most one re-read per account after leases, however many
+
+
+def refresh_soon(account_id: int) -> bool:
+    """Re-read the account's quota in a worker once the current transaction commits (after
+    a lease request), at most once per ``REFRESH_EVERY`` seconds per account; returns whether
+    a re-read was queued. The lease request's thread never waits for it."""
+    if not cache.add(f"zhima:quota-soon:{account_id}", 1, REFRESH_EVERY):
+        return False
+    transaction.on_commit(
+        lambda: async_task(
+            "accounts.quota.refresh_task", account_id, task_name=f"quota-{account_id}"
+        )
+    )
+    return True
+
+
+def refresh_task(account_id: int) -> str:
+    """The django-q2 task behind ``refresh_soon``: a failure is reported, never retried."""
+    account = DeveloperAccount.objects.filter(pk=account_id, active=True).first()
+    if account is None:
+        return "skipped"
+    try:
+        return str(refresh_quota(account, CallContext.for_task("quota")))
+    except (UpstreamError, SecretUnreadable) as exc:
+        return f"error: {exc}"

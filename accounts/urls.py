@@ -1,4 +1,5 @@
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
 
 from . import views
 
@@ -6,4 +7,22 @@ urlpatterns = [
     path("audit/", views.audit, name="accounts-audit"),
     path("audit.csv", views.audit_csv, name="accounts-audit-csv"),
     path("audit/<str:pk>/raw/", views.audit_raw, name="accounts-audit-raw"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="accounts/password_change.html",
+            success_url=reverse_lazy("accounts-password-done"),
+        ),
+        name="accounts-password",
+    ),
+    path(
+        "password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html"
+        ),
+        name="accounts-password-done",
+    ),
+    path("accounts/<str:pk>/quota/refresh/", views.quota_refresh, name="accounts-quota-refresh"),
+    path("accounts/<str:pk>/members/", views.members, name="accounts-members"),
+    path("members/<str:pk>/", views.member_update, name="accounts-member-update"),
 ]

@@ -1,20 +1,26 @@
-"""The audit log: every upstream call of the user's accounts."""
+"""The audit log: every upstream call of the user's accounts; self-service: the quota's
+"refresh now", members' roles and budgets set by the account's managers."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
-from . import permissions
-from .forms import AuditFilter
-from .models import ApiCall
+from . import permissions, quota
+from .clients import CallContext
+from .crypto import SecretUnreadable
+from .forms import AuditFilter, MembershipForm
+from .models import ApiCall, DeveloperAccount, Membership, Role
+from .upstream.client import UpstreamError
 
 
 def filtered_calls(request: AuthenticatedHttpRequest):
@@ -84,3 +90,59 @@ def audit_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     if form.is_bound and not form.is_valid():  # refused before a byte is streamed
         return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")
     return export_csv("zhima-audit.csv", qs, ("-created_at", "-id"), AUDIT_COLUMNS)
+
+
+# -- self-service: quota, members ---------------------------------------------------------------
+
+
+@require_POST
+def quota_refresh(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+    """A manager's "refresh now": the quota read from the upstream at once."""
+    account, _m = permissions.get_for_user(
+        request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
+    )
+    try:
+        left = quota.refresh_quota(account, CallContext.for_user(request.user))
+    except (UpstreamError, SecretUnreadable) as exc:
+        messages.error(
+            request,
+            _("The quota of %(a)s could not be read: %(e)s") % {"a": account.name, "e": exc},
+        )
+    else:
+        messages.success(request, _("Quota of %(a)s read: %(n)s.") % {"a": account.name, "n": left})
+    return redirect("leases-overview")
+
+
+@require_GET
+def members(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+    account, _m = permissions.get_for_user(
+        request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
+    )
+    rows = [
+        (m, MembershipForm(instance=m, prefix=f"m{m.pk}"))
+        for m in account.memberships.select_related("user").order_by("user__username")
+    ]
+    return render(request, "accounts/members.html", {"account": account, "rows": rows})
+
+
+@require_POST
+def member_update(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+    membership, _m = permissions.get_for_user(
+        request.user, Membership.objects.select_related("user", "account"), pk, Role.MANAGER
+    )
+    form = MembershipForm(request.POST, instance=membership, prefix=f"m{membership.pk}")
+    if form.is_valid():
+        form.instance.save(update_fields=["role", "daily_budget", "monthly_budget"])
+        messages.success(
+            request,
+            _("Saved %(u)s on %(a)s.")
+            % {"u": membership.user.get_username(), "a": membership.account.name},
+        )
+        return redirect("accounts-members", membership.account_id)
+    account = membership.account
+    rows = [
+        (m, form if m.pk == membership.pk else MembershipForm(instance=m, prefix=f"m{m.pk}"))
+        for m in account.memberships.select_related("user").order_by("user__username")
+    ]
+    ctx = {"account": account, "rows": rows}
+    return render(request, "accounts/members.html", ctx, status=400)

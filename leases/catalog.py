@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.clients import CallContext, client_for
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from .errors import upstream_error
+from .errors import ServiceError, upstream_error
 from .models import Item
 
 
@@ -39,3 +40,30 @@ def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> I
         },
     )
     return item
+
+
+def add_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:
+    """Add an item the upstream knows: its details are read first, and an item the upstream
+    refuses (one that does not exist) is an error that saves nothing. An item already listed
+    is refreshed."""
+    if Item.objects.filter(account=account, item_id=item_id).exists():
+        return refresh_item(account, item_id, ctx)
+    try:
+        client_for(account).item_details(item_id, context=ctx)
+    except UpstreamRefusal as exc:
+        raise ServiceError(
+            _("The upstream refused item %(i)s: %(m)s Nothing was added.")
+            % {"i": item_id, "m": exc.msg}
+        ) from None
+    except UpstreamError as exc:
+        raise upstream_error(exc) from None
+    return refresh_item(account, item_id, ctx)
+
+
+def set_retired(item: Item, retired: bool) -> bool:
+    """Retire an item (no longer leasable, kept for the history) or bring it back; returns
+    whether it changed (a second click changes nothing)."""
+    qs = Item.objects.filter(pk=item.pk, retired_at__isnull=retired)
+    changed = qs.update(retired_at=timezone.now() if retired else None)
+    item.refresh_from_db(fields=["retired_at"])
+    return bool(changed)

@@ -1,24 +1,61 @@
-"""Glue for ``manage.py zhima --dev-account NAME``: a stored account, audited calls, and
-leases and releases that go through the services like any other."""
+"""Glue for ``manage.py zhima --dev-account NAME``: a stored account, an actor, and every verb
+that touches a number going through the services like the web's, so the permission gate, the
+lease state and the audit log see the command line exactly as they see a member.
+
+The actor is the operator at the command line (a ``SystemActor`` named ``cli:<OS user>``), or
+with ``--as NAME`` that console user, with their role and budget. Numbers the console holds no
+lease of (leased elsewhere, or lost to an ambiguous answer) have no lease state to change:
+after the same permission check they get one direct, audited call.
+"""
 
 from __future__ import annotations
 
 import getpass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import CommandError
+from django.http import Http404
 
+from accounts import permissions
 from accounts.clients import CallContext, client_for
-from accounts.models import DeveloperAccount
+from accounts.models import DeveloperAccount, Role
 from accounts.permissions import SystemActor
-from accounts.upstream.client import TransportError, UpstreamRefusal, ZhimaClient
+from accounts.upstream.client import (
+    TransportError,
+    UpstreamError,
+    UpstreamRefusal,
+    ZhimaClient,
+)
 
 from . import services
 from .errors import AmbiguousLease, ServiceError
-from .models import ACTIVE_STATES, Item, Lease, LeaseRequest
+from .models import ACTIVE_STATES, Item, Lease, LeaseRequest, Message
 
 
-def actor() -> SystemActor:
-    return SystemActor(f"cli:{getpass.getuser()}")
+class ConsoleRefusal(Exception):
+    """The console (not the upstream) refused: no role, no such lease, a service rule."""
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
+def make_actor(as_name: str | None = None) -> Any:
+    """``cli:<OS user>``, or the console user named by ``--as``."""
+    if not as_name:
+        return SystemActor(f"cli:{os_user()}")
+    user = get_user_model().objects.filter(username=as_name, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no active console user named {as_name!r}")
+    return user
 
 
 def _account(name: str) -> DeveloperAccount:
@@ -31,10 +68,10 @@ def _account(name: str) -> DeveloperAccount:
 class _ContextClient:
     """Binds a fixed ``CallContext`` to every call of a client (for the command line)."""
 
-    def __init__(self, client: ZhimaClient, context: CallContext):
+    def __init__(self, client: ZhimaClient, context: CallContext) -> None:
         self._client, self._context = client, context
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
         if name in {"close"} or not callable(method):
             return method
@@ -46,58 +83,153 @@ class _ContextClient:
         return call
 
 
-def cli_client(name: str, base_url: str | None = None):
-    account = _account(name)
-    if base_url:
-        account.base_url = base_url
-    return _ContextClient(client_for(account), CallContext(actor=actor().get_username()))
+class Console:
+    """The verbs of ``manage.py zhima`` on a stored account, as ``actor``."""
 
+    def __init__(self, name: str, actor: Any, base_url: str | None = None) -> None:
+        self.account = _account(name)
+        self.actor = actor
+        if base_url:
+            self.account.base_url = base_url
+        self.client = _ContextClient(client_for(self.account), CallContext.for_user(actor))
 
-def lease_via_console(name: str, opts: dict) -> list[str]:
-    """Lease through the services, so the poller watches the numbers like any other."""
-    import uuid
+    def close(self) -> None:
+        """Stored accounts share a pooled client per process; nothing to close here."""
 
-    account = _account(name)
-    item = Item.objects.filter(account=account, item_id=opts["item"]).first()
-    if item is None:
-        from .catalog import refresh_item
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """The services' errors as the command line's: the upstream error behind a service
+        error when there is one (the services raise ``from None``, which keeps it as the
+        context), else a refusal by the console."""
+        who, where = self.actor.get_username(), self.account.name
+        try:
+            yield
+        except AmbiguousLease as exc:
+            raise TransportError("get_numbers", str(exc), ambiguous=True) from None
+        except ServiceError as exc:
+            if isinstance(exc.__context__, UpstreamError):
+                raise exc.__context__ from None
+            raise ConsoleRefusal(str(exc)) from None
+        except Http404:
+            raise ConsoleRefusal(f"{who} is not a member of {where}") from None
+        except PermissionDenied:
+            raise ConsoleRefusal(f"the role of {who} on {where} does not allow this") from None
 
-        item = refresh_item(account, opts["item"], CallContext(actor=actor().get_username()))
-    try:
-        req = services.lease_numbers(
-            actor(),
-            item,
-            key=uuid.uuid4().hex,
-            quantity=opts["quantity"],
-            carrier=opts["carrier"],
-            area_code=opts["area"],
-            international=opts["international"],
-            phone=opts["phone"],
-        )
-    except AmbiguousLease as exc:
-        raise TransportError("get_numbers", str(exc), ambiguous=True) from None
-    except ServiceError as exc:
-        raise UpstreamRefusal("get_numbers", str(exc)) from None
-    if req.outcome != LeaseRequest.Outcome.DONE:
-        raise UpstreamRefusal("get_numbers", req.msg)
-    return list(Lease.objects.filter(request=req).values_list("phone", flat=True))
+    def require(self, role: str = Role.OPERATOR) -> None:
+        with self.errors():
+            permissions.require(self.actor, self.account.pk, role)
 
-
-def release_via_console(name: str, phones: list[str], item_id: str = "") -> str:
-    """Release stored leases through the services; numbers the console does not hold are
-    released with a direct (audited) call."""
-    account = _account(name)
-    held = Lease.objects.filter(account=account, phone__in=phones, state__in=ACTIVE_STATES)
-    if item_id:
-        held = held.filter(item__item_id=item_id)
-    leases = list(held)
-    if leases:
-        counts = services.release(actor(), leases)
-        if counts.get("retry"):
-            raise TransportError(
-                "release", "the release did not go through; the poller retries it", ambiguous=True
+    def lease(self, item_id: str, phone: str) -> Lease | None:
+        return (
+            Lease.objects.filter(
+                account=self.account, item__item_id=item_id, phone=phone, state__in=ACTIVE_STATES
             )
-    rest = [p for p in phones if p not in {x.phone for x in leases}]
-    if rest:
-        return cli_client(name).release(rest, item_id)
-    return "OK"
+            .select_related("item", "account")
+            .first()
+        )
+
+    # -- the verbs that read ---------------------------------------------------------------
+
+    def verify(self):
+        self.require(Role.VIEWER)
+        return self.client.verify()
+
+    def item_details(self, item_id: str):
+        self.require(Role.VIEWER)
+        return self.client.item_details(item_id)
+
+    def get_sms(self, item_id: str, phone: str):
+        self.require(Role.VIEWER)
+        return self.client.get_sms(item_id, phone)
+
+    # -- the verbs that change a number --------------------------------------------------------
+
+    def get_numbers(
+        self,
+        item_id: str,
+        quantity: int,
+        *,
+        phone_no: str = "",
+        area_code: str = "",
+        international: bool = False,
+        carrier: str = "",
+    ) -> list[str]:
+        """Lease through the services, so the poller watches the numbers like any other."""
+        self.require()
+        item = Item.objects.filter(account=self.account, item_id=item_id).first()
+        with self.errors():
+            if item is None:
+                from .catalog import refresh_item
+
+                item = refresh_item(self.account, item_id, CallContext.for_user(self.actor))
+            req = services.lease_numbers(
+                self.actor,
+                item,
+                key=uuid.uuid4().hex,
+                quantity=quantity,
+                carrier=carrier,
+                area_code=area_code,
+                international=international,
+                phone=phone_no,
+            )
+        if req.outcome != LeaseRequest.Outcome.DONE:
+            raise ConsoleRefusal(req.msg)
+        return list(Lease.objects.filter(request=req).values_list("phone", flat=True))
+
+    def release(self, phones: list[str], item_id: str = "") -> str:
+        """Release the leases the console holds through the services; numbers it holds no
+        lease of get one direct (audited) release call."""
+        self.require()
+        qs = Lease.objects.filter(account=self.account, phone__in=phones, state__in=ACTIVE_STATES)
+        if item_id:
+            qs = qs.filter(item__item_id=item_id)
+        leases = list(qs)
+        if leases:
+            with self.errors():
+                counts = services.release(self.actor, leases)
+            if counts.get("retry"):
+                raise TransportError(
+                    "release",
+                    "the release did not go through; the poller retries it",
+                    ambiguous=True,
+                )
+        held = {x.phone for x in leases}
+        rest = [p for p in phones if p not in held]
+        if rest:
+            return self.client.release(rest, item_id)
+        return "OK"
+
+    def release_all(self) -> str:
+        with self.errors():
+            services.release_all(self.actor, self.account)
+        return "OK"
+
+    def send_sms(self, item_id: str, phone: str, text: str) -> str:
+        lease = self.lease(item_id, phone)
+        if lease is None:
+            self.require()
+            return self.client.send_sms(item_id, phone, text)
+        with self.errors():
+            services.send_sms(self.actor, lease, text)
+        return "OK"
+
+    def send_status(self, item_id: str, phone: str) -> str:
+        lease = self.lease(item_id, phone)
+        if lease is None:
+            self.require()
+            return self.client.send_status(item_id, phone)
+        with self.errors():
+            answer = services.send_status(self.actor, lease)
+        last = lease.messages.filter(direction=Message.Direction.SENT).last()
+        if last is None or last.status != "delivered":  # the upstream's answer, as a refusal
+            raise UpstreamRefusal("send_status", answer)
+        return answer
+
+    def block(self, item_id: str, phone: str) -> str:
+        lease = self.lease(item_id, phone)
+        if lease is None:
+            self.require()
+            return self.client.block(item_id, phone)
+        with self.errors():
+            services.blacklist(self.actor, lease)
+        return "OK"

@@ -10,6 +10,12 @@ Scoring, in words:
    money around it (¥25.80, 30元) or a serial label before it (编号, 尾号) make it unlikely.
 3. Ties go to the earlier candidate; six digits win a close call.
 
+Some senders split the code (WhatsApp ``481-209``, 美团 ``92 81 37``): a run of two to four
+groups of the same size (2 or 3 digits, 6 to 8 in all) joined by a dash or a space is one
+candidate, the digits joined, kept only when nothing around it speaks against it. Grouped
+numbers that read as a phone number (``138 0013 8000``, ``400-812-3123``) or a date
+(``2026-11-28``, ``26-11-28``) yield no candidate at all, neither whole nor in parts.
+
 A per-item regex overrides all of this: its first group (or whole match) is the code.
 """
 
@@ -39,6 +45,49 @@ DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{4,8}(?![0-9A-Za-z])")
 ALNUM = re.compile(
     r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*\d)(?=[0-9A-Za-z]*[A-Za-z])[0-9A-Za-z]{4,8}(?![0-9A-Za-z])"
 )
+
+
+SEP = "-\u2010-\u2013 \u00a0"  # dashes, a space, a no-break space
+GROUPS = re.compile(
+    rf"(?<![0-9A-Za-z])(?<!\d[{SEP}.,:/])"
+    rf"(?>\d+(?:[{SEP}]\d+)+)"
+    r"(?![0-9A-Za-z]|[.,:/]\d)"
+)
+SPLIT = re.compile(rf"[{SEP}]")
+# Group sizes of phone numbers as they are written: mobile 3-4-4 (with +86: 2-3-4-4), service
+# numbers 3-3-4, landlines with their area code 3-8 / 4-7 / 4-8.
+PHONE_SHAPES = {(3, 4, 4), (2, 3, 4, 4), (3, 3, 4), (2, 3, 3, 4), (3, 8), (4, 7), (4, 8)}
+
+
+def _is_date(groups: list[str], seps: set[str]) -> bool:
+    """Dashed dates: 2026-11-28, 2026-11, 26-11-28, 28-11-2026."""
+    if seps - {"-", "\u2010", "\u2011", "\u2012", "\u2013"}:
+        return False
+    shape, n = tuple(len(g) for g in groups), [int(g) for g in groups]
+    if shape in {(4, 2, 2), (4, 2)}:
+        return 1 <= n[1] <= 12
+    if shape == (2, 2, 4):
+        return 1 <= n[0] <= 12 or 1 <= n[1] <= 12
+    if shape == (2, 2, 2):
+        return 1 <= n[1] <= 12
+    return False
+
+
+def _grouped(text: str) -> tuple[list[tuple[int, int, str]], list[tuple[int, int]]]:
+    """Grouped digits: the split codes (start, end, digits), and the spans of phone numbers
+    and dates, where no candidate may be found."""
+    codes, blocked = [], []
+    for m in GROUPS.finditer(text):
+        groups = SPLIT.split(m.group())
+        seps = set(SPLIT.findall(m.group()))
+        shape = tuple(len(g) for g in groups)
+        if shape in PHONE_SHAPES or _is_date(groups, seps):
+            blocked.append((m.start(), m.end()))
+        elif len(seps) == 1 and len(set(shape)) == 1 and shape[0] in (2, 3):
+            digits = "".join(groups)
+            if 6 <= len(digits) <= 8:
+                codes.append((m.start(), m.end(), digits))
+    return codes, blocked
 
 
 @dataclass(frozen=True)
@@ -86,13 +135,24 @@ def candidates(text: str, *, alphanumeric: bool = True, regex: str = "") -> list
                     matched.append(Candidate(code, 100, m.start()))
             return matched
     found: dict[int, Candidate] = {}
+    codes, blocked = _grouped(text)
+    for start, end, digits in codes:
+        score = _score(text, start, end, digits)
+        if score >= 0:  # a split code, unless a unit, date or amount says otherwise
+            found[start] = Candidate(digits, score, start)
+        blocked.append((start, end))  # its parts are not codes of their own
+
+    def free(m) -> bool:
+        return m.start() not in found and not any(a <= m.start() < b for a, b in blocked)
+
     for m in DIGITS.finditer(text):
-        found[m.start()] = Candidate(
-            m.group(), _score(text, m.start(), m.end(), m.group()), m.start()
-        )
+        if free(m):
+            found[m.start()] = Candidate(
+                m.group(), _score(text, m.start(), m.end(), m.group()), m.start()
+            )
     if alphanumeric:
         for m in ALNUM.finditer(text):
-            if m.start() not in found:
+            if free(m):
                 code = m.group()
                 found[m.start()] = Candidate(
                     code, _score(text, m.start(), m.end(), code), m.start()

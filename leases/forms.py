@@ -7,6 +7,8 @@ import uuid
 from typing import cast
 
 from django import forms
+from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import AccountFilter, AccountScopedForm
@@ -23,6 +25,8 @@ CARRIERS = [
 
 
 class ItemChoiceField(forms.ModelChoiceField):
+    queryset: QuerySet[Item]  # never None: LeaseForm.__init__ sets it
+
     def label_from_instance(self, obj: Item) -> str:
         return f"{obj.account.name} · {obj.item_id} {obj.name}"
 
@@ -50,14 +54,53 @@ class LeaseForm(forms.Form):
 
     def __init__(self, *args, accounts=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Retired items are gone from the form; expired and abnormal ones are listed, but
+        # disabled with the upstream's reason (``item_options``) and refused by ``clean``.
         qs = Item.objects.filter(
             account__in=accounts if accounts is not None else DeveloperAccount.objects.none(),
             account__active=True,
+            retired_at__isnull=True,
         ).select_related("account")
-        field = cast(ItemChoiceField, self.fields["item"])
-        field.queryset = qs.order_by("account__name", "item_id")
+        self.item_field.queryset = qs.order_by("account__name", "item_id")
+        # Price, budgets and quota follow the item and the quantity as they change.
+        self.fields["quantity"].widget.attrs.update(
+            {
+                "hx-get": reverse("leases-item-info"),
+                "hx-trigger": "input changed delay:300ms, change",
+                "hx-target": "#item-info",
+                "hx-swap": "outerHTML",
+                "hx-include": "#lease-form [name=item], #lease-form [name=quantity]",
+            }
+        )
         if not self.is_bound:
             self.initial["key"] = uuid.uuid4().hex
+
+    @property
+    def item_field(self) -> ItemChoiceField:
+        return cast(ItemChoiceField, self.fields["item"])
+
+    def item_options(self) -> list[tuple[str, str, str]]:
+        """``(value, label, why not)`` for the item select: ``why not`` is the upstream's
+        reason an item cannot be leased now (empty when it can)."""
+        field = self.item_field
+        out = [("", str(field.empty_label), "")]
+        for item in field.queryset:
+            why = "" if item.usable else (item.msg or _("not available"))
+            out.append((str(item.pk), field.label_from_instance(item), str(why)))
+        return out
+
+    @classmethod
+    def again(cls, lease) -> dict:
+        """Initial values that lease another number like ``lease`` (a new request key comes
+        with every unbound form)."""
+        params = lease.request.params if lease.request_id else {}
+        return {
+            "item": lease.item_id,
+            "quantity": 1,
+            "carrier": params.get("carrier", ""),
+            "area_code": params.get("area_code", ""),
+            "international": bool(params.get("international")),
+        }
 
     def clean_area_code(self):
         value = self.cleaned_data["area_code"].strip()
@@ -131,3 +174,9 @@ class AddItemForm(AccountScopedForm):
         max_length=32,
         error_messages={"invalid": _("An item id is digits only.")},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        only = list(self.accounts[:2])
+        if len(only) == 1 and not self.is_bound:  # one account: nothing to choose
+            self.initial["account"] = only[0].pk

@@ -50,6 +50,9 @@ class Item(models.Model):
         help_text=_("Ignored for items that receive several SMS (types 5 and 6)."),
     )
     refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True)
+    # A manager retires an item the team no longer leases: it leaves the lease form and the
+    # refreshes, and stays for the history of the numbers leased for it.
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
 
     class Meta:
         ordering = ["account", "item_id"]
@@ -68,7 +71,7 @@ class Item(models.Model):
 
     @property
     def usable(self) -> bool:
-        return self.status == "1"
+        return self.status == "1" and self.retired_at is None
 
     @property
     def max_per_request(self) -> int:

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -170,10 +170,27 @@ def spend(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 def items(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user)
-    rows = Item.objects.filter(account__in=accounts).select_related("account")
+    rows = (
+        Item.objects.filter(account__in=accounts)
+        .select_related("account")
+        .order_by(F("retired_at").asc(nulls_first=True), "account__name", "item_id")
+    )
     ops = permissions.account_ids(request.user, Role.OPERATOR)
+    managed = permissions.account_ids(request.user, Role.MANAGER)
     add = AddItemForm(accounts=permissions.accounts_for(request.user, Role.OPERATOR))
-    return render(request, "leases/items.html", {"items": rows, "operator_ids": ops, "add": add})
+    ctx = {"items": rows, "operator_ids": ops, "manager_ids": managed, "add": add}
+    return render(request, "leases/items.html", ctx)
+
+
+@require_POST
+def item_retire(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+    """A manager retires an item (or brings it back): not leasable, kept for the history."""
+    item, _m = permissions.get_for_user(request.user, Item.objects, pk, Role.MANAGER)
+    retire = request.POST.get("retire") != "0"
+    catalog.set_retired(item, retire)
+    msg = _("Item %(i)s retired.") if retire else _("Item %(i)s can be leased again.")
+    messages.success(request, msg % {"i": item.item_id})
+    return redirect("leases-items")
 
 
 @require_POST
@@ -200,7 +217,7 @@ def item_add(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("leases-items")
     d = form.cleaned_data
     try:
-        item = catalog.refresh_item(d["account"], d["item_id"], CallContext.for_user(request.user))
+        item = catalog.add_item(d["account"], d["item_id"], CallContext.for_user(request.user))
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:

@@ -68,7 +68,9 @@ def refresh_quotas() -> dict[str, int | str | None]:
 
 def refresh_items() -> dict:
     out = {}
-    for item in Item.objects.select_related("account").filter(account__active=True):
+    for item in Item.objects.select_related("account").filter(
+        account__active=True, retired_at__isnull=True
+    ):
         try:
             catalog.refresh_item(item.account, item.item_id, CallContext.for_task("items"))
             out[f"{item.account_id}:{item.item_id}"] = "ok"

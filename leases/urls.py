@@ -24,4 +24,5 @@ urlpatterns = [
     path("items/", reports.items, name="leases-items"),
     path("items/add/", reports.item_add, name="leases-item-add"),
     path("items/<str:pk>/refresh/", reports.item_refresh, name="leases-item-refresh"),
+    path("items/<str:pk>/retire/", reports.item_retire, name="leases-item-retire"),
 ]

@@ -7,6 +7,8 @@ polled by the browser; they read the database only and never cause an upstream c
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.db.models import Sum
 from django.http import HttpResponse
@@ -21,10 +23,10 @@ from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Role
 from zhima_site.http import AuthenticatedHttpRequest
 
-from . import board, services
-from .errors import AmbiguousLease, ServiceError
+from . import board, estimates, services
+from .errors import ServiceError
 from .forms import LeaseForm, SendForm
-from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
+from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, LeaseRequest, Message, held_rows
 
 LEASES = Lease.objects.select_related("item", "account", "user")
 
@@ -65,9 +67,21 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
         .values_list("account_id")
         .annotate(s=Sum("cost"))
     )
+    members = list(permissions.memberships(request.user).order_by("account__name"))
+    quotas = estimates.estimated_quotas([m.account for m in members])
     cards = []
-    for m in permissions.memberships(request.user).order_by("account__name"):
-        cards.append({"membership": m, "account": m.account, "spent": spend.get(m.account_id, 0)})
+    for m in members:
+        est = quotas.get(m.account_id)
+        cards.append(
+            {
+                "membership": m,
+                "account": m.account,
+                "spent": spend.get(m.account_id, 0),
+                "quota": est,
+                "low": est is not None and est < m.account.low_quota_threshold,
+                "can_manage": m.allows(Role.MANAGER),
+            }
+        )
     latest = (
         Message.objects.filter(lease__account_id__in=ids, direction=Message.Direction.RECEIVED)
         .select_related("lease", "lease__item")
@@ -75,6 +89,7 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     ctx = {
         "cards": cards,
+        "low": [c for c in cards if c["low"] and c["account"].active],
         "active": active.order_by("-leased_at", "-id")[:50],
         "mark": mark,
         "latest": latest,
@@ -88,11 +103,56 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
 # -- the lease form -------------------------------------------------------------------------------
 
 
+def _initial(request: AuthenticatedHttpRequest, form_items) -> dict:
+    """The form's starting values: ``?again=<lease>`` repeats a lease's choices, other query
+    parameters pre-fill their fields, and the item defaults to the member's last one."""
+    initial: dict[str, Any] = request.GET.dict()
+    initial.pop("key", None)  # every unbound form gets a fresh request key
+    again = initial.pop("again", "")
+    if again:
+        lease, _m = permissions.get_for_user(request.user, LEASES, again)
+        initial = {**LeaseForm.again(lease), **initial}
+    if not initial.get("item"):
+        recent = (
+            LeaseRequest.objects.filter(user=request.user, item__in=form_items)
+            .select_related("item")
+            .order_by("-created_at", "-id")[:5]
+        )
+        # The last item that can still be leased (an expired one is shown, but disabled).
+        last = next((r.item_id for r in recent if r.item.usable), None)
+        if last:
+            initial["item"] = last
+    return initial
+
+
+def _info_context(request: AuthenticatedHttpRequest, item: Item | None, quantity) -> dict:
+    """The side panel: the item, and the price, budgets and quota of this lease."""
+    if item is None:
+        return {"info": None, "quote": None}
+    try:
+        n = int(quantity)
+    except (TypeError, ValueError):
+        n = 1
+    membership = permissions.membership(request.user, item.account_id)
+    return {"info": item, "quote": estimates.quote(request.user, item, n, membership)}
+
+
+def _landing(request_pk: int, leases: list[int]) -> str:
+    """Where a successful lease lands: the number's page, or the request's board for several."""
+    if len(leases) == 1:
+        return reverse("leases-detail", args=[leases[0]])
+    return reverse("leases-board", args=[request_pk])
+
+
 @require_http_methods(["GET", "POST"])
 def new(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user, Role.OPERATOR)
-    form = LeaseForm(request.POST or None, accounts=accounts, initial=request.GET.dict())
-    error = ""
+    if request.method == "POST":
+        form = LeaseForm(request.POST, accounts=accounts)
+    else:
+        form = LeaseForm(accounts=accounts)
+        form.initial.update(_initial(request, form.item_field.queryset))
+    error = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -106,32 +166,34 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 international=d["international"],
                 phone=d["phone"],
             )
-        except AmbiguousLease as exc:
-            error = str(exc)
         except ServiceError as exc:
-            error = str(exc)
+            error = exc
         else:
             if req.outcome != req.Outcome.DONE:
-                error = req.msg or _("This request was already submitted.")
+                error = ServiceError(req.msg or _("This request was already submitted."))
             else:
                 leases = list(req.lease_set.values_list("pk", flat=True))
-                url = (
-                    reverse("leases-detail", args=[leases[0]])
-                    if len(leases) == 1
-                    else reverse("leases-board", args=[req.pk])
-                )
+                url = _landing(req.pk, leases)
                 messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-        # A new key: the failed submission is finished, the next one is a new request.
+        # A new key: the failed submission is finished, the next one is a new request, so
+        # the form left filled in leases another like this one.
         data = request.POST.copy()
         data["key"] = LeaseForm(accounts=accounts).initial["key"]
         form = LeaseForm(data, accounts=accounts)
         form.is_valid()
     item = form["item"].value()
     info = (
-        Item.objects.filter(pk=item, account__in=accounts).first() if str(item).isdigit() else None
+        Item.objects.filter(pk=item, account__in=accounts).select_related("account").first()
+        if str(item).isdigit()
+        else None
     )
-    ctx = {"form": form, "error": error, "info": info, "has_accounts": accounts.exists()}
+    ctx = {
+        "form": form,
+        "error": error,
+        "has_accounts": accounts.exists(),
+        **_info_context(request, info, form["quantity"].value()),
+    }
     if request.htmx:
         return render(request, "leases/new.html#form", ctx)
     return render(request, "leases/new.html", ctx)
@@ -141,8 +203,13 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
 def item_info(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = permissions.accounts_for(request.user)
     pk = request.GET.get("item", "")
-    info = Item.objects.filter(pk=pk, account__in=accounts).first() if pk.isdigit() else None
-    return render(request, "leases/new.html#info", {"info": info})
+    info = (
+        Item.objects.filter(pk=pk, account__in=accounts).select_related("account").first()
+        if pk.isdigit()
+        else None
+    )
+    ctx = _info_context(request, info, request.GET.get("quantity", "1"))
+    return render(request, "leases/new.html#info", ctx)
 
 
 # -- one lease ------------------------------------------------------------------------------------

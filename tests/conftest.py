@@ -88,6 +88,18 @@ def _fresh_clients(settings):
     forget_clients()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request in Chinese leaves its language
+    active on the thread (LocaleMiddleware activates, nothing deactivates), and the services'
+    messages of the next test would be Chinese."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 def _clear_cache(cache):
     """Clear this run's cache keys only (on Redis, ``clear()`` would flush the whole database,
     the broker's queues included)."""

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 
+from . import csvvalues
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
@@ -86,4 +88,4 @@ def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[st
     # not a 200 with a header and nothing after it.
     first = next(rows, None)
     rows = rows if first is None else itertools.chain([first], rows)
-    return stream_csv(filename, [h for h, _ in columns], rows)
+    return stream_csv(filename, [h for h, _ in columns], map(csvvalues.row, rows))

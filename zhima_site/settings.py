@@ -29,7 +29,10 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise SettingError("DJANGO_SECRET_KEY must be set unless DJANGO_DEBUG is true")
+        raise SettingError(
+            "DJANGO_SECRET_KEY must be set unless DJANGO_DEBUG is true (for development, "
+            "`bash .ci/start` writes both into .env.local, which manage.py reads)"
+        )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -321,5 +324,7 @@ LOGGING = {
         # urllib3 logs request lines with their query string, which holds the pkey on the
         # verification call; keep it above DEBUG (the redaction filter is a second line).
         "urllib3": {"level": "WARNING"},
+        # Its start-up banner would open the output of every manage.py command.
+        "axes.apps": {"level": "WARNING"},
     },
 }

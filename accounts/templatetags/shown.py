@@ -19,9 +19,11 @@ register = template.Library()
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+@register.filter
 def visible(text: str) -> str:
-    """``text`` with every bidirectional control written out as ``[U+XXXX]``."""
-    return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+    """``text`` with every bidirectional control written out as ``[U+XXXX]`` (for attributes
+    and other places where ``<bdi>`` cannot go)."""
+    return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(text))
 
 
 @register.filter(is_safe=True)

@@ -11,12 +11,12 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import permissions
+from accounts import permissions, quota
 from accounts.clients import CallContext, client_for
 from accounts.models import ApiCall, Membership, Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from ..errors import _AMBIGUOUS, AmbiguousLease, ServiceError, upstream_error
+from ..errors import ServiceError, lease_may_have_happened, upstream_error
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
 from ..rules import (
     check_budget,
@@ -50,6 +50,8 @@ def lease_numbers(
     account = item.account
     if not account.active:
         raise ServiceError(_("This developer account is inactive."))
+    if item.retired_at is not None:
+        raise ServiceError(_("This item was retired: it is kept for the history only."))
     if not item.usable:
         raise ServiceError(
             item.msg or _("This item is not available (status %(s)s).") % {"s": item.status}
@@ -98,16 +100,19 @@ def lease_numbers(
         )
     except UpstreamRefusal as exc:
         _finish_request(req, LeaseRequest.Outcome.REFUSED, exc.msg)
-        raise ServiceError(exc.msg) from None
+        raise upstream_error(exc, lease=True) from None
     except UpstreamError as exc:
         # Only the lease call itself can have leased numbers (a failed verification before it
         # sent nothing), and only when it may have reached the upstream: a late, dropped or
-        # unreadable answer.
-        if exc.endpoint == "get_numbers" and getattr(exc, "ambiguous", True):
+        # unreadable answer. The error's text says which (an ``AmbiguousLease`` then).
+        if lease_may_have_happened(exc):
             _finish_request(req, LeaseRequest.Outcome.AMBIGUOUS, str(exc))
-            raise AmbiguousLease(_(_AMBIGUOUS)) from None
-        _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
-        raise upstream_error(exc) from None
+        else:
+            _finish_request(req, LeaseRequest.Outcome.FAILED, str(exc))
+        raise upstream_error(exc, lease=True) from None
+    finally:
+        # The quota changed, or may have: a worker re-reads it (at most every 30 s).
+        quota.refresh_soon(account.pk)
     costs = costs + [costs[-1] if costs else Decimal(0)] * max(0, len(numbers) - len(costs))
     with transaction.atomic():  # the leases carry the cost the reservation held
         _record_leases(req, ctx, numbers, costs)

@@ -214,3 +214,48 @@
     });
   }
 })();
+
+// == Lease progress (issue 11 §6) ==================================================================
+// A submit button with data-progress="… {s} s" shows the seconds elapsed while its form's
+// request runs (the upstream may take many seconds to lease); the paragraph .lease-progress
+// beside it says the request is sent once. Self-contained: it only reads data-progress.
+(function () {
+  "use strict";
+  const running = new WeakMap();
+  function stop(form) {
+    const run = running.get(form);
+    if (!run) return;
+    clearInterval(run.timer);
+    running.delete(form);
+    run.btn.textContent = run.label;
+    run.btn.removeAttribute("aria-busy");
+    if (run.note) run.note.hidden = true;
+  }
+  function start(form) {
+    const btn = form.querySelector("button[data-progress]");
+    if (!btn || running.has(form)) return;
+    const run = { btn: btn, label: btn.textContent, note: form.querySelector(".lease-progress"), t0: Date.now() };
+    const tick = function () {
+      if (!document.contains(btn)) { clearInterval(run.timer); running.delete(form); return; }
+      const s = Math.floor((Date.now() - run.t0) / 1000);
+      btn.textContent = btn.dataset.progress.replace("{s}", String(s));
+    };
+    btn.setAttribute("aria-busy", "true");
+    if (run.note) run.note.hidden = false;
+    running.set(form, run);
+    tick();
+    run.timer = setInterval(tick, 250);
+  }
+  document.addEventListener("submit", function (ev) {
+    if (ev.target instanceof HTMLFormElement) start(ev.target);
+  });
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    const form = ev.detail.elt;
+    if (!(form instanceof HTMLFormElement) || !running.has(form)) return;
+    // A redirect leaves the page: keep counting until it does.
+    const xhr = ev.detail.xhr;
+    if (ev.detail.successful && xhr && xhr.getResponseHeader("HX-Redirect")) return;
+    stop(form);
+  });
+})();
+// == end of lease progress ==========================================================================

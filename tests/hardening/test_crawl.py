@@ -7,9 +7,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.clients import client_for
-from accounts.models import ApiCall
+from accounts.models import ApiCall, Membership
 from leases import services
-from leases.models import Item, Lease
+from leases.models import Item, Lease, LeaseRequest
 
 BAD_IDS = ["0", "999999999", "abc", "-1", "1.5", "%00", "9" * 40, "1;DROP TABLE x"]
 BAD_QUERY = (
@@ -30,7 +30,14 @@ def objects(account):
         "leases-keep-waiting": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-release-all": lambda: account.pk,
         "leases-item-refresh": lambda: Item.objects.filter(account=account).first().pk,
+        "leases-dismiss": lambda: Lease.objects.filter(account=account).first().pk,
+        "leases-board": lambda: LeaseRequest.objects.filter(account=account).first().pk,
+        "leases-board-release": lambda: LeaseRequest.objects.filter(account=account).first().pk,
         "accounts-audit-raw": lambda: ApiCall.objects.filter(account=account).first().pk,
+        "leases-item-retire": lambda: Item.objects.filter(account=account).first().pk,
+        "accounts-quota-refresh": lambda: account.pk,
+        "accounts-members": lambda: account.pk,
+        "accounts-member-update": lambda: Membership.objects.filter(account=account).first().pk,
     }
 
 

@@ -86,3 +86,87 @@ def test_bootstrap_without_a_sandbox_makes_schedules_and_an_admin(db, monkeypatc
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
     assert DeveloperAccount.objects.count() == 0
     assert "long-enough-pw-1" not in out.getvalue()
+
+
+def run_as(*args):
+    """``run`` with the options after the verb, as the README writes them."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("zhima", *args, "--dev-account", "Sandbox", "--json", stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_every_verb_on_a_stored_account_goes_through_the_services(account, sim):
+    from leases.cli import os_user
+    from leases.models import LeaseEvent, Message
+
+    actor = f"cli:{os_user()}"
+    code, out, err = run_as("get", "1004")
+    assert code == 0, err
+    phone = json.loads(out)["phoneNos"][0]
+    lease = Lease.objects.get(phone=phone)
+    assert run_as("send", "1004", phone, "hello")[0] == 0
+    sent = Message.objects.get(lease=lease, direction=Message.Direction.SENT)
+    assert sent.text == "hello"
+    code, _, err = run_as("send-status", "1004", phone)
+    assert code == 3 and "发送中" in err
+    sent.refresh_from_db()
+    assert sent.status == "发送中"  # the service wrote the upstream's answer on the message
+    assert run_as("block", "1004", phone, "--yes")[0] == 0
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.BLOCKED
+    code, out, _ = run_as("get", "1001")
+    other = Lease.objects.get(phone=json.loads(out)["phoneNos"][0])
+    assert run_as("release-all")[0] == 0
+    other.refresh_from_db()
+    assert other.state == LeaseState.RELEASED and actor in other.end_reason
+    kinds = list(LeaseEvent.objects.filter(lease=lease).values_list("kind", "actor"))
+    assert ("sent", actor) in kinds and ("blocked", actor) in kinds
+    assert set(ApiCall.objects.values_list("actor", flat=True)) == {actor}
+    assert sim.leases() == []
+
+
+def test_as_a_console_user_their_role_decides_and_the_audit_names_them(personas, sim):
+    from leases.models import LeaseRequest
+
+    code, _, err = run_as("get", "1001", "--as", "viewer")
+    assert code == 3 and "does not allow" in err
+    code, _, err = run_as("get", "1001", "--as", "outsider")
+    assert code == 3 and "not a member" in err
+    assert run_as("get", "1001", "--as", "nobody")[0] == 2
+    assert not ApiCall.objects.filter(endpoint="get_numbers").exists()
+    code, out, err = run_as("get", "1001", "--as", "member")
+    assert code == 0, err
+    lease = Lease.objects.get(phone=json.loads(out)["phoneNos"][0])
+    assert lease.user == personas["member"] and LeaseRequest.objects.get().user == lease.user
+    call = ApiCall.objects.get(endpoint="get_numbers")
+    assert call.actor == "member" and call.user_id == personas["member"].pk
+    code, _, err = run_as("release-all", "--as", "member")  # managers only
+    assert code == 3 and "does not allow" in err
+    code, _, err = run_as("release", lease.phone, "--as", "member")
+    assert code == 0, err
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.RELEASED and "member" in lease.end_reason
+
+
+def test_a_number_the_console_does_not_hold_gets_one_gated_audited_call(personas, sim):
+    phone = sim.client().get_numbers("1001", 1)[0]  # leased outside the console
+    code, _, err = run_as("release", phone, "--as", "viewer")
+    assert code == 3 and "does not allow" in err
+    assert sim.leases() != []
+    code, _, err = run_as("release", phone, "--as", "owner")
+    assert code == 0, err
+    assert ApiCall.objects.get(endpoint="release").actor == "owner"
+    assert sim.leases() == [] and not Lease.objects.exists()
+
+
+def test_as_needs_a_stored_account(db):
+    err = StringIO()
+    try:
+        call_command("zhima", "--account", "a", "--pkey", "b", "--as", "x", "verify", stderr=err)
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "--as needs --dev-account" in err.getvalue()

@@ -39,16 +39,48 @@ CASES = [
     ("【工商银行】动态码 520131，交易金额 99.00 元，尾号 1234", "520131"),
     ("【中国移动】您的校验码为 0815，有效期 2 小时", "0815"),
     ("【携程】验证码 4040，请勿转发，编号 3", "4040"),
-    ("WhatsApp code 123-456", "123"),
+    # Codes split by the sender: one code, the digits joined.
+    ("WhatsApp code 123-456", "123456"),
+    ("Your WhatsApp code: 481-209. Don't share this code with others.", "481209"),
+    ("481 209 is your WhatsApp Business code", "481209"),
+    ("【美团】您的验证码是 92 81 37，请在5分钟内完成验证", "928137"),
+    ("【美团】92 81 37（美团验证码，请勿泄露），5分钟内有效", "928137"),
+    ("Your Instagram code is 592 614.", "592614"),
+    ("Telegram code: 12-34-56-78", "12345678"),
+    ("WhatsApp 代码：481‑209，请勿与他人分享", "481209"),
+    ("【饿了么】验证码 92 81 37，客服电话 400-812-3123", "928137"),
+    ("【京东】验证码 604 218，订单 2026-11-28 送达，客服 400-606-5500", "604218"),
+    ("【银行】动态码 330 914，交易金额 1 200 元，尾号 1234", "330914"),
+    ("Call 0755-12345678 for help; your code is 44-55-66", "445566"),
 ]
 
 
 @pytest.mark.parametrize(("text", "code"), CASES)
 def test_it_finds_the_real_code(text, code):
-    if code == "123":  # a dashed code is two runs of three digits: nothing to find
-        assert best_code(text) is None
-        return
     assert best_code(text) == code
+
+
+# Grouped digits that are not codes: phone numbers, dates, times, amounts.
+NOT_CODES = [
+    "【顺丰】快递员 138 0013 8000 已取件，请保持电话畅通",
+    "【顺丰】快递员电话 138-0013-8000",
+    "+86 138 0013 8000 给您来电，请回拨",
+    "客服热线 400-812-3123，工作日 9:00-18:00",
+    "如有疑问请致电 0755-12345678",
+    "订单 2026-11-28 已发货",
+    "您的会员将于 26-11-28 到期",
+    "您的会员将于 28-11-2026 到期",
+    "请于 10:30-11:45 到店",
+    "本月消费 12 500.00 元",
+    "到账 480 000 元",
+    "余额 ¥ 120 350",
+    "会议时间 12:30，地点 3 号楼",
+]
+
+
+@pytest.mark.parametrize("text", NOT_CODES)
+def test_grouped_numbers_that_are_not_codes_yield_none(text):
+    assert best_code(text) is None, candidates(text)
 
 
 def test_it_lists_every_candidate_best_first():

@@ -69,3 +69,40 @@ def test_static_files_collect_with_the_production_storage(tmp_path):
     r = run("-c", code, env={"DJANGO_SETTINGS_MODULE": "zhima_site.settings"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "staticfiles.json").exists()
+
+
+def manage_with_local_file(path, *args, env=None):
+    """``manage.py ARGS`` with its local settings file at ``path``, on a bare environment."""
+    code = (
+        "import sys, pathlib, manage; manage.LOCAL_SETTINGS = pathlib.Path(sys.argv[1]); "
+        "sys.argv = ['manage.py', *sys.argv[2:]]; manage.main()"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, "-c", code, str(path), *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_manage_py_reads_the_local_settings_file_and_the_environment_wins(tmp_path):
+    local = tmp_path / "local.env"
+    assert "must be set" in manage_with_local_file(local, "check").stderr  # no file: refused
+    local.write_text("# written by .ci/start\nDJANGO_DEBUG=true\nDJANGO_SECRET_KEY=k-1234\n")
+    r = manage_with_local_file(local, "check")
+    assert r.returncode == 0, r.stderr
+    local.write_text("DJANGO_DEBUG=true\n")
+    r = manage_with_local_file(local, "check", env={"DJANGO_DEBUG": "false"})
+    assert r.returncode != 0 and "DJANGO_SECRET_KEY must be set" in r.stderr
+    # A deployment's environment (its own key) ignores the file: never debug by accident.
+    deployment = {k: v for k, v in PROD.items() if k != "DJANGO_DEBUG"}
+    r = manage_with_local_file(local, "check", "--deploy", env=deployment)
+    assert r.returncode == 0 and "no issues (0 silenced)" in r.stdout + r.stderr, r.stderr
+
+
+def test_the_local_settings_file_is_ignored_by_git():
+    r = subprocess.run(["git", "check-ignore", "-q", ".env.local"], cwd=ROOT, timeout=30)
+    assert r.returncode == 0

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -137,3 +138,88 @@ def test_exit_codes_from_a_real_process(sim):
         [*base, "item", "9999"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 3 and "项目编号不存在" in refused.stderr
+
+
+def test_global_options_go_before_or_after_the_verb(sim):
+    creds = ["--base-url", sim.base_url, "--account", "demo", "--pkey", "demo-pkey"]
+    for args in (
+        ["verify", "--json", *creds],
+        [*creds, "verify", "--json"],
+        [
+            "--json",
+            "--base-url",
+            sim.base_url,
+            "verify",
+            "--account",
+            "demo",
+            "--pkey",
+            "demo-pkey",
+        ],
+    ):
+        code, out, err = run(sim, *args, base=False)
+        assert code == 0, (args, err)
+        assert json.loads(out) == {"valid": "Y", "leftQuantity": 1000}
+    code, out, _ = run(sim, "get", "1001", "--json", base=True)
+    phone = json.loads(out)["phoneNos"][0]
+    code, out, _ = run(sim, "release", phone, "--json", *creds, base=False)
+    assert code == 0 and json.loads(out) == {"msg": "OK"}
+    code, out, _ = run(sim, "get", "1002", "--quantity", "2")
+    assert code == 0 and sorted(out.split()) == sorted(
+        p["phoneNo"] for p in sim.leases()
+    )  # one a line
+    code, out, _ = run(sim, "--json", "verify", base=True)  # given once, not undone after
+    assert json.loads(out)["valid"] == "Y"
+
+
+def readme_cli_examples() -> str:
+    """The README's command-line examples, as written (the first ``sh`` block of its section)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The command line") :]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_readme_examples_run_as_written(sim, make_user):
+    """Every example of the README's command line, in one fresh shell (``env -i``), against a
+    live simulator: only the port and the path of the virtualenv's Python are substituted."""
+    from accounts.models import DeveloperAccount, Membership, Role
+    from leases.models import Lease, LeaseState
+    from tests.conftest import test_database_url
+
+    sim.config(auto_sms=True, sms_delay_min=0, sms_delay_max=0, sms_lost_rate=0, sms_timeout_rate=0)
+    sandbox = DeveloperAccount(name="Sandbox", upstream_account="demo", base_url=sim.base_url)
+    sandbox.set_pkey("demo-pkey")
+    sandbox.save()
+    Membership.objects.create(user=make_user("admin"), account=sandbox, role=Role.MANAGER)
+    examples = readme_cli_examples()
+    assert "manage.py zhima" in examples and "--dev-account" in examples
+    script = examples.replace("http://127.0.0.1:8001/zsmcode/", sim.base_url).replace(
+        ".venv/bin/python", sys.executable
+    )
+    env = {
+        "HOME": os.environ["HOME"],
+        "PATH": "/usr/bin:/bin",
+        # what .env.local holds after command (a), and this run's database and keys
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SECRET_KEY": "readme-test-key",
+        "ZHIMA_BASE_URL": sim.base_url,
+        "DATABASE_URL": test_database_url(),
+        "ZHIMA_FIELD_KEYS": os.environ["ZHIMA_FIELD_KEYS"],
+    }
+    env.update({k: v for k, v in os.environ.items() if k in {"REDIS_URL", "CACHE_KEY_PREFIX"}})
+    r = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert '{"valid": "Y", "leftQuantity": 1000}' in r.stdout
+    assert "code: " in r.stdout  # the SMS arrived within --wait, its code shown
+    lease = Lease.objects.get()  # the stored account's lease, through the services
+    assert lease.item.item_id == "1004" and lease.state == LeaseState.RELEASED
+    assert lease.messages.get().text == "hello" and "admin" in lease.end_reason
+    assert r.stderr.count("\n") <= 1  # quiet: at most the --wait progress line

@@ -1,11 +1,14 @@
 """``python manage.py zhima VERB``: the upstream API from the command line.
 
-Exit codes: 0 success, 2 usage, 3 upstream refusal, 4 transport error, 5 unreadable response.
+Exit codes: 0 success, 2 usage, 3 refusal (by the upstream, or by the console for a stored
+account), 4 transport error, 5 unreadable response. Global options go before or after the verb.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -21,9 +24,45 @@ from accounts.upstream.client import (
     UpstreamRefusal,
     ZhimaClient,
 )
+from leases.cli import Console, ConsoleRefusal, make_actor
 
 EXIT_USAGE, EXIT_REFUSED, EXIT_TRANSPORT, EXIT_UNREADABLE = 2, 3, 4, 5
 POLL_INTERVAL = 5.0
+
+
+GLOBAL_OPTIONS = (
+    (("--base-url",), {"help": "upstream base URL (default: ZHIMA_BASE_URL)"}),
+    (("--account",), {"help": "developer account (or ZHIMA_ACCOUNT)"}),
+    (("--pkey",), {"help": "developer key (or ZHIMA_PKEY)"}),
+    (
+        ("--dev-account",),
+        {
+            "metavar": "NAME",
+            "help": "a developer account stored in the console: the verbs go through the "
+            "console's services (permission check, lease state, audit)",
+        },
+    ),
+    (
+        ("--as",),
+        {
+            "dest": "as_user",
+            "metavar": "USER",
+            "help": "with --dev-account: act as this console user (their role and budget); "
+            "default: the operator at the command line, audited as cli:<OS user>",
+        },
+    ),
+    (("--json",), {"action": "store_true", "help": "print one JSON object"}),
+)
+
+
+def add_global_options(parser, *, after_verb: bool) -> None:
+    """The global options, before the verb or after it (``get 1001 --json``). After the verb
+    they default to "not given", so that they never undo the same option given before it."""
+    for flags, kwargs in GLOBAL_OPTIONS:
+        kwargs = dict(kwargs)
+        if after_verb:
+            kwargs["default"] = argparse.SUPPRESS
+        parser.add_argument(*flags, **kwargs)
 
 
 class Command(BaseCommand):
@@ -31,42 +70,40 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", help="upstream base URL (default: ZHIMA_BASE_URL)")
-        parser.add_argument("--account", help="developer account (or ZHIMA_ACCOUNT)")
-        parser.add_argument("--pkey", help="developer key (or ZHIMA_PKEY)")
-        parser.add_argument(
-            "--dev-account",
-            metavar="NAME",
-            help="use a developer account stored in the console, writing audit rows",
-        )
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_global_options(parser, after_verb=False)
         sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-        sub.add_parser("verify", help="verify the key; shows the quota")
-        p = sub.add_parser("item", help="item details")
+
+        def verb(name, help):
+            p = sub.add_parser(name, help=help)
+            add_global_options(p, after_verb=True)
+            return p
+
+        verb("verify", "verify the key; shows the quota")
+        p = verb("item", "item details")
         p.add_argument("item")
-        p = sub.add_parser("get", help="lease numbers (charges the quota)")
+        p = verb("get", "lease numbers (charges the quota)")
         p.add_argument("item")
         p.add_argument("--quantity", type=int, default=1)
         p.add_argument("--phone", default="")
         p.add_argument("--area", default="")
         p.add_argument("--international", action="store_true")
         p.add_argument("--carrier", choices=["1", "2", "3"], default="")
-        p = sub.add_parser("sms", help="the number's SMS")
+        p = verb("sms", "the number's SMS")
         p.add_argument("item")
         p.add_argument("phone")
         p.add_argument("--wait", type=float, default=0, metavar="SECONDS")
-        p = sub.add_parser("send", help="send an SMS from the number")
+        p = verb("send", "send an SMS from the number")
         p.add_argument("item")
         p.add_argument("phone")
         p.add_argument("text")
-        p = sub.add_parser("send-status", help="delivery status of the last sent SMS")
+        p = verb("send-status", "delivery status of the last sent SMS")
         p.add_argument("item")
         p.add_argument("phone")
-        p = sub.add_parser("release", help="release numbers (comma-separated)")
+        p = verb("release", "release numbers (comma-separated)")
         p.add_argument("phones")
         p.add_argument("--item", default="")
-        sub.add_parser("release-all", help="release every number of the account")
-        p = sub.add_parser("block", help="blacklist a number for an item (irreversible)")
+        verb("release-all", "release every number of the account")
+        p = verb("block", "blacklist a number for an item (irreversible)")
         p.add_argument("item")
         p.add_argument("phone")
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -75,6 +112,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.as_json = opts["json"]
+        if opts["verbosity"] < 2:  # the output is the answer; the services' INFO lines with -v 2
+            logging.getLogger().setLevel(logging.WARNING)
         try:
             client = self.make_client(opts)
         except CommandError as exc:
@@ -95,15 +134,19 @@ class Command(BaseCommand):
             )
         except UpstreamError as exc:  # pragma: no cover - every subclass is handled above
             self.fail(str(exc), EXIT_TRANSPORT)
+        except ConsoleRefusal as exc:
+            self.fail(f"the console refused: {exc}", EXIT_REFUSED)
         finally:
             client.close()
         self.emit(result)
 
-    def make_client(self, opts) -> ZhimaClient:
+    def make_client(self, opts):
+        """A stored account's verbs (``leases.cli.Console``), or a plain client."""
         if opts.get("dev_account"):
-            from leases.cli import cli_client  # needs the database: import on demand
-
-            return cli_client(opts["dev_account"], base_url=opts.get("base_url"))
+            actor = make_actor(opts.get("as_user"))
+            return Console(opts["dev_account"], actor, base_url=opts.get("base_url"))
+        if opts.get("as_user"):
+            raise CommandError("--as needs --dev-account (a stored account)")
         account = opts.get("account") or os.environ.get("ZHIMA_ACCOUNT", "")
         pkey = opts.get("pkey") or os.environ.get("ZHIMA_PKEY", "")
         if not account or not pkey:
@@ -124,6 +167,10 @@ class Command(BaseCommand):
     def emit(self, result: dict) -> None:
         if self.as_json:
             self.stdout.write(json.dumps(result, ensure_ascii=False))
+            return
+        if list(result) == ["phoneNos"]:  # one number a line: PHONE=$(manage.py zhima … get 1001)
+            for number in result["phoneNos"]:
+                self.stdout.write(number)
             return
         for key, value in result.items():
             if key == "tiers":
@@ -155,10 +202,6 @@ class Command(BaseCommand):
     def do_get(self, client, opts) -> dict:
         if opts["quantity"] < 1:
             self.fail("--quantity must be at least 1", EXIT_USAGE)
-        if opts.get("dev_account"):
-            from leases.cli import lease_via_console
-
-            return {"phoneNos": lease_via_console(opts["dev_account"], opts)}
         numbers = client.get_numbers(
             opts["item"],
             opts["quantity"],
@@ -197,10 +240,6 @@ class Command(BaseCommand):
         phones = [p.strip() for p in opts["phones"].split(",") if p.strip()]
         if not phones:
             self.fail("give at least one number", EXIT_USAGE)
-        if opts.get("dev_account"):
-            from leases.cli import release_via_console
-
-            return {"msg": release_via_console(opts["dev_account"], phones, opts["item"])}
         return {"msg": client.release(phones, opts["item"])}
 
     def do_release_all(self, client, opts) -> dict:

@@ -1,0 +1,113 @@
+"""What a lease will cost and what is left, read before submitting: the price for a quantity
+from the item's tiers, the member's remaining budgets, the account's estimated quota.
+
+The quota the upstream reports is read now and then (``accounts.quota``); between readings the
+console knows what it spent since, so the quota shown is the last reading minus that — an
+estimate, marked as one (≈) wherever it is shown. Reads only; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from accounts.models import DeveloperAccount, Membership
+
+from .models import Item, Lease
+from .rules import estimate_costs, spent
+
+
+def estimated_quotas(accounts) -> dict[int, Decimal]:
+    """Each account's last quota reading minus the estimated cost of the numbers leased since
+    (accounts never read are left out), in one query."""
+    accounts = [a for a in accounts if a.quota is not None]
+    if not accounts:
+        return {}
+    since = Q()
+    for a in accounts:
+        since |= Q(account_id=a.pk, leased_at__gte=a.quota_read_at or timezone.now())
+    costs = dict(
+        Lease.objects.filter(since).order_by().values_list("account_id").annotate(s=Sum("cost"))
+    )
+    return {a.pk: Decimal(a.quota) - (costs.get(a.pk) or Decimal(0)) for a in accounts}
+
+
+def estimated_quota(account: DeveloperAccount) -> Decimal | None:
+    return estimated_quotas([account]).get(account.pk)
+
+
+def plain(d: Decimal) -> str:
+    """A price as the tiers write it: ``0.5``, ``1.05``, ``2`` (no trailing zeros)."""
+    text = format(d, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class Remaining:
+    budget: Decimal
+    left: Decimal
+
+    @property
+    def exceeded_by(self) -> Decimal:
+        return max(-self.left, Decimal(0))
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the lease form shows before submitting."""
+
+    quantity: int
+    unit_prices: list[Decimal]
+    total: Decimal
+    daily: Remaining | None
+    monthly: Remaining | None
+    quota: Decimal | None
+    quota_after: Decimal | None
+
+    @property
+    def total_text(self) -> str:
+        return plain(self.total)
+
+    @property
+    def units_text(self) -> str:
+        return " + ".join(plain(p) for p in self.unit_prices)
+
+    @property
+    def over_budget(self) -> bool:
+        return any(r is not None and r.left < self.total for r in (self.daily, self.monthly))
+
+    @property
+    def over_quota(self) -> bool:
+        return self.quota is not None and self.quota < self.total
+
+
+def _remaining(budget, user, account_id: int, since) -> Remaining | None:
+    if budget is None:
+        return None
+    return Remaining(budget, budget - spent(user, account_id, since))
+
+
+def quote(user, item: Item, quantity: int, membership: Membership | None) -> Quote:
+    """The price of ``quantity`` numbers of ``item`` (the estimate the lease itself records),
+    the member's budgets left today and this month, and the account's quota before and after."""
+    quantity = max(1, min(quantity, item.max_per_request))
+    prices = estimate_costs(item, quantity)
+    total = sum(prices, Decimal(0))
+    day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    daily = monthly = None
+    if membership is not None:
+        daily = _remaining(membership.daily_budget, user, item.account_id, day)
+        monthly = _remaining(membership.monthly_budget, user, item.account_id, day.replace(day=1))
+    quota = estimated_quota(item.account)
+    return Quote(
+        quantity=quantity,
+        unit_prices=prices,
+        total=total,
+        daily=daily,
+        monthly=monthly,
+        quota=quota,
+        quota_after=None if quota is None else quota - total,
+    )
