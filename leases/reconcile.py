@@ -16,6 +16,7 @@ sees the other.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from .models import HELD_STATES, Lease, LeaseRequest
 from .rules import reconcile_hold
 
 ACTOR = "task:reconcile"
+log = logging.getLogger(__name__)
 
 
 def _window(now):
@@ -83,7 +85,11 @@ def reconcile_accounts(now=None) -> dict[str, str]:
     ids = LeaseRequest.objects.filter(
         outcome=LeaseRequest.Outcome.AMBIGUOUS, created_at__gte=_window(now)
     ).values_list("account_id", flat=True)
-    return {
-        account.name: reconcile(account, now)
-        for account in DeveloperAccount.objects.filter(pk__in=set(ids), active=True)
-    }
+    out = {}
+    for account in DeveloperAccount.objects.filter(pk__in=set(ids), active=True):
+        try:
+            out[account.name] = reconcile(account, now)
+        except Exception as exc:  # one account's failure must not stop the others
+            log.exception("reconciling %s failed", account)
+            out[account.name] = f"error: {type(exc).__name__}: {exc}"
+    return out
