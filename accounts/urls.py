@@ -5,5 +5,5 @@ from . import views
 urlpatterns = [
     path("audit/", views.audit, name="accounts-audit"),
     path("audit.csv", views.audit_csv, name="accounts-audit-csv"),
-    path("audit/<str:pk>/raw/", views.audit_raw, name="accounts-audit-raw"),
+    path("audit/<int:pk>/raw/", views.audit_raw, name="accounts-audit-raw"),
 ]
