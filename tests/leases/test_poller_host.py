@@ -286,3 +286,24 @@ def test_a_key_entered_again_is_used_at_once(broken):
     broken.save()
     assert client_for(broken) is not None
     forget_clients()
+
+
+def test_a_cluster_that_cannot_host_its_pollers_refuses_to_start(tmp_path):
+    import os
+
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "Q_WORKERS": "2",
+        "ZHIMA_POLLER_SLOTS": "2",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0 and "leases.E001" in out.stderr
