@@ -53,7 +53,10 @@ def managed_accounts(user):
         return DeveloperAccount.objects.none()
     if user.is_staff:
         return DeveloperAccount.objects.all()
-    return accounts_for(user, Role.MANAGER)
+    # One query (the navigation asks on every page); manager is the highest role.
+    return DeveloperAccount.objects.filter(
+        memberships__user=user, memberships__role=Role.MANAGER
+    ).distinct()
 
 
 def manages_any(user) -> bool:
