@@ -194,9 +194,9 @@ def test_the_real_cluster_keeps_the_cadence_beside_an_unreadable_key(broken, per
     import signal
     import time
 
+    from django_q.models import Task
     from django_q.tasks import async_task
 
-    from leases.models import PollerHeartbeat
     from leases.tasks import ensure_schedules
 
     healthy = items["1002"].account
@@ -209,9 +209,6 @@ def test_the_real_cluster_keeps_the_cadence_beside_an_unreadable_key(broken, per
     try:
         assert wait_for(polls.exists, 30)
         time.sleep(22)  # several handovers of the loop, each with the broken release due
-        assert PollerHeartbeat.objects.filter(
-            beat_at__gte=timezone.now() - timedelta(seconds=3)
-        ).exists()
     finally:
         os.killpg(cluster.pid, signal.SIGKILL)
         cluster.wait(10)
@@ -219,6 +216,10 @@ def test_the_real_cluster_keeps_the_cadence_beside_an_unreadable_key(broken, per
         stamps = sorted(polls.filter(lease_id=lease.pk).values_list("created_at", flat=True))
         gaps = [(b - a).total_seconds() for a, b in pairwise(stamps)]
         assert len(stamps) >= 5 and max(gaps) < 6.5, gaps  # the 5 s cadence held
+        print(f"healthy lease: {len(stamps)} polls, gaps {min(gaps):.2f}–{max(gaps):.2f} s")
+    # Every loop ran its time and handed over; none died.
+    runs = Task.objects.filter(func="leases.tasks.run_poller")
+    assert runs.filter(success=True).count() >= 3 and not runs.filter(success=False).exists()
     due = Lease.objects.get(phone="13900000002")
     assert due.state == LeaseState.RELEASING and due.account_id == broken.pk  # retried
     assert sim.stats()["requests"].get("release", 0) == 0
