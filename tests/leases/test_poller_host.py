@@ -308,3 +308,46 @@ def test_a_cluster_that_cannot_host_its_pollers_refuses_to_start(tmp_path):
         timeout=60,
     )
     assert out.returncode != 0 and "leases.E001" in out.stderr
+
+
+def test_any_error_of_one_account_is_that_accounts_result(broken, account, sim, monkeypatch):
+    """Not only upstream errors: a bug or a database hiccup on one account (injected here)
+    is logged and reported, and the other accounts are still checked."""
+    from accounts import alerts
+
+    real = alerts.check_upstream
+
+    def flaky(acc, now=None):
+        if acc.pk == account.pk:
+            raise RuntimeError("injected")
+        return real(acc, now)
+
+    monkeypatch.setattr(alerts, "check_upstream", flaky)
+    out = tasks.check_alerts()
+    assert out["Sandbox"] == "error: RuntimeError: injected"
+    assert "key_unreadable" in out["Broken"]
+
+
+def test_a_bug_in_one_poll_costs_that_poll_only(personas, items, sim, settings, monkeypatch):
+    from accounts.upstream.client import ZhimaClient
+
+    settings.ZHIMA_POLL_INTERVAL = 0.5
+    req = services.lease_numbers(personas["member"], items["1002"], key="g" * 32, quantity=2)
+    bad, good = Lease.objects.filter(request=req).order_by("pk")
+    real = ZhimaClient.get_sms
+
+    def get_sms(self, item_id, phone, **kw):
+        if phone == bad.phone:
+            raise RuntimeError("injected")
+        return real(self, item_id, phone, **kw)
+
+    monkeypatch.setattr(ZhimaClient, "get_sms", get_sms)
+    Lease.objects.filter(request=req).update(next_poll_at=timezone.now())
+    totals = Poller(run_seconds=1.6).run()
+    assert totals["error"] >= 3 and totals["polled"] >= 6
+    good.refresh_from_db()
+    assert good.polls >= 3 and good.state == LeaseState.WAITING
+    not_sent = ApiCall.objects.filter(lease_id=bad.pk, endpoint="get_sms")
+    assert not_sent.exists() and all(
+        m == "not sent: RuntimeError" for m in not_sent.values_list("msg", flat=True)
+    )
