@@ -4,7 +4,8 @@ more on recovery — never once per poll.
 Conditions: the quota below the account's threshold; the upstream failing (no successful call
 and at least one failed one for ``ALERT_UPSTREAM_MINUTES``); the poller behind its cadence
 (a waiting lease overdue by more than ``ALERT_POLL_LAG_SECONDS``); a key that can no longer be
-verified.
+verified; a stored key that cannot be decrypted with the configured field keys
+(``clients.check_key``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ TITLES = {
     "upstream_failing": "the upstream is failing",
     "poller_behind": "the poller is behind its cadence",
     "key_invalid": "the key can no longer be verified",
+    "key_unreadable": "the stored key cannot be decrypted",
 }
 
 

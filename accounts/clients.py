@@ -23,8 +23,26 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import alerts
+from .crypto import SecretUnreadable
 from .models import ApiCall, DeveloperAccount, Outcome, Tally
-from .upstream.client import PENDING, AuditEvent, SessionStore, ZhimaClient
+from .upstream.client import PENDING, AuditEvent, SessionStore, UpstreamError, ZhimaClient
+
+
+class KeyUnreadable(UpstreamError, SecretUnreadable):
+    """The account's stored pkey cannot be decrypted with the configured keys, so nothing was
+    sent: a failure of that account alone, never ambiguous. An ``UpstreamError`` so that every
+    caller (poller, sweep, scheduled tasks, views) already handles it like the others (and
+    still a ``SecretUnreadable`` for those that name that)."""
+
+    ambiguous = False
+
+    def __init__(self, account: DeveloperAccount):
+        self.account_id = account.pk
+        super().__init__(
+            f"the stored pkey of developer account {account.name!r} cannot be decrypted with "
+            "the configured ZHIMA_FIELD_KEYS; nothing was sent"
+        )
 
 
 @dataclass
@@ -301,22 +319,40 @@ class CacheSessionStore(SessionStore):
 
 _clients: dict[int, tuple[tuple, ZhimaClient]] = {}
 _lock = threading.Lock()
+KEY_ALERT = "key_unreadable"
+
+
+def check_key(account: DeveloperAccount) -> bool:
+    """Whether the account's pkey decrypts; raises or clears the ``key_unreadable`` alert,
+    which names the account (the every-minute ``check_alerts`` and the poller call it)."""
+    try:
+        account.get_pkey()
+    except SecretUnreadable:
+        alerts.set_condition(account, KEY_ALERT, True, str(KeyUnreadable(account)))
+        return False
+    alerts.set_condition(account, KEY_ALERT, False, "The stored pkey decrypts again.")
+    return True
 
 
 def client_for(account: DeveloperAccount) -> ZhimaClient:
     """The process's client for ``account``; rebuilt when its URL or key changes.
 
-    Raises ``crypto.SecretUnreadable`` when the pkey cannot be decrypted: nothing is sent.
+    Raises ``KeyUnreadable`` (an ``UpstreamError``) when the pkey cannot be decrypted: nothing
+    is sent. (No database write here: the alert is ``check_key``'s.)
     """
     fingerprint = (account.effective_base_url, account.upstream_account, account.pkey_encrypted)
     with _lock:
         cached = _clients.get(account.pk)
         if cached and cached[0] == fingerprint:
             return cached[1]
+        try:
+            pkey = account.get_pkey()
+        except SecretUnreadable:
+            raise KeyUnreadable(account) from None
         client = ZhimaClient(
             account.effective_base_url,
             account.upstream_account,
-            account.get_pkey(),
+            pkey,
             connect_timeout=settings.ZHIMA_CONNECT_TIMEOUT,
             read_timeout=settings.ZHIMA_READ_TIMEOUT,
             lease_read_timeout=settings.ZHIMA_LEASE_READ_TIMEOUT,

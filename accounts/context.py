@@ -1,6 +1,6 @@
 """Template context: what the navigation may offer the signed-in user."""
 
-from .models import Membership, Role
+from . import permissions
 
 
 def nav(request):
@@ -9,6 +9,6 @@ def nav(request):
         return {}
 
     def can_operate():  # evaluated only where a template asks
-        return user.is_staff or Membership.objects.filter(user=user, role=Role.MANAGER).exists()
+        return permissions.manages_any(user)
 
     return {"can_operate": can_operate}

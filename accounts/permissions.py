@@ -56,6 +56,24 @@ def accounts_for(user: User | AnonymousUser, role: str = Role.VIEWER) -> QuerySe
     return DeveloperAccount.objects.filter(pk__in=account_ids(user, role))
 
 
+def managed_accounts(user: User | AnonymousUser) -> QuerySet[DeveloperAccount]:
+    """The developer accounts the user manages: every one for staff, else those where the
+    user is a manager. The navigation's Operations link and the operations page ask this."""
+    if not user.is_authenticated:
+        return DeveloperAccount.objects.none()
+    if user.is_staff:
+        return DeveloperAccount.objects.all()
+    # One query (the navigation asks on every page); manager is the highest role.
+    return DeveloperAccount.objects.filter(
+        memberships__user=user, memberships__role=Role.MANAGER
+    ).distinct()
+
+
+def manages_any(user: User | AnonymousUser) -> bool:
+    """Whether the operations page is for this user (staff, or a manager of an account)."""
+    return user.is_authenticated and (user.is_staff or managed_accounts(user).exists())
+
+
 def membership(user: User | AnonymousUser, account_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None

@@ -19,7 +19,8 @@ def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
     key-invalid and low-quota alerts follow the answer.
 
     Raises ``UpstreamError`` (its text is safe to show) when the upstream refuses or cannot be
-    reached, and ``crypto.SecretUnreadable`` when the stored key cannot be decrypted.
+    reached, or ``clients.KeyUnreadable`` (one of them) when the stored key cannot be
+    decrypted.
     """
     try:
         result = client_for(account).verify(context=ctx)

@@ -6,7 +6,7 @@ from . import views
 urlpatterns = [
     path("audit/", views.audit, name="accounts-audit"),
     path("audit.csv", views.audit_csv, name="accounts-audit-csv"),
-    path("audit/<str:pk>/raw/", views.audit_raw, name="accounts-audit-raw"),
+    path("audit/<int:pk>/raw/", views.audit_raw, name="accounts-audit-raw"),
     path(
         "password/",
         auth_views.PasswordChangeView.as_view(
@@ -22,7 +22,7 @@ urlpatterns = [
         ),
         name="accounts-password-done",
     ),
-    path("accounts/<str:pk>/quota/refresh/", views.quota_refresh, name="accounts-quota-refresh"),
-    path("accounts/<str:pk>/members/", views.members, name="accounts-members"),
-    path("members/<str:pk>/", views.member_update, name="accounts-member-update"),
+    path("accounts/<int:pk>/quota/refresh/", views.quota_refresh, name="accounts-quota-refresh"),
+    path("accounts/<int:pk>/members/", views.members, name="accounts-members"),
+    path("members/<int:pk>/", views.member_update, name="accounts-member-update"),
 ]

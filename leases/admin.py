@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from accounts.clients import CallContext
+from accounts import permissions
+from accounts.models import Role
 
 from . import services
 from .models import ACTIVE_STATES, Item, Lease, LeaseState, Message
@@ -45,12 +48,28 @@ class LeaseAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Release the selected numbers"), permissions=["change"])
     def release(self, request, queryset):
+        """Through ``services.release`` like the web's button: the permission gate (operator
+        on the lease's account), the audit and the lease events are the same."""
+        leases = list(queryset.filter(state__in=ACTIVE_STATES).select_related("account"))
+        allowed, refused = [], set()
+        for account_id, account in {x.account_id: x.account for x in leases}.items():
+            try:
+                permissions.require(request.user, account_id, Role.OPERATOR)
+                allowed.append(account_id)
+            except (Http404, PermissionDenied):
+                refused.add(account.name)
+        if refused:
+            self.message_user(
+                request,
+                _("You are not an operator of %(a)s: its numbers were not released.")
+                % {"a": ", ".join(sorted(refused))},
+                messages.ERROR,
+            )
+        chosen = [x for x in leases if x.account_id in allowed]
+        if not chosen:
+            return
         reason = _("released by %(user)s in the admin") % {"user": request.user.get_username()}
-        ids = list(queryset.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True))
-        services.queue_release(
-            Lease.objects.filter(pk__in=ids, state__in=ACTIVE_STATES), LeaseState.RELEASED, reason
-        )
-        counts = services.release_due(CallContext.for_user(request.user), ids=ids)
+        counts = services.release(request.user, chosen, reason)
         done = counts.get(LeaseState.RELEASED, 0) + counts.get(LeaseState.EXPIRED, 0)
         self.message_user(request, _("%(n)s released.") % {"n": done})
         if counts.get("retry"):

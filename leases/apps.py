@@ -8,6 +8,7 @@ class LeasesConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
+        from . import checks  # noqa: F401 - registers the poller host's system checks
         from .tasks import on_worker_start
 
         post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")

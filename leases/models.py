@@ -150,21 +150,30 @@ class LeaseRequest(models.Model):
 
 
 def held_rows(*fields: str) -> list[tuple]:
-    """``fields`` of every lease that holds a number (waiting, received, releasing).
+    """``fields`` (plain columns of the lease, by name) of every lease that holds a number
+    (waiting, received, releasing).
 
-    They are few, the history behind them may be millions of rows, and SQLite's planner,
-    which only knows the average number of rows per state, would rather scan the table than
-    use the (state, next_poll_at) index; there the index is named. PostgreSQL's statistics
-    know that these states are rare.
+    They are few, the history behind them may be millions of rows. PostgreSQL's statistics
+    know that these states are rare, and the ORM's query is planned well. SQLite's planner
+    only knows the average number of rows per state and would rather scan the table than use
+    the (state, next_poll_at) index; a partial index on the held states is no help, because
+    SQLite uses one only when the query names the same states as literals, and the ORM binds
+    them as parameters. So on SQLite this is one raw statement, written whole (not spliced
+    into the ORM's SQL), that names the index (BENCHMARKS.md, "What the measurements
+    changed").
     """
-    qs = Lease.objects.filter(state__in=HELD_STATES).order_by().values_list(*fields)
     if connection.vendor != "sqlite":
-        return list(qs)
-    sql, params = qs.query.sql_with_params()
-    table = connection.ops.quote_name(Lease._meta.db_table)
-    sql = sql.replace(f"FROM {table}", f'FROM {table} INDEXED BY "lease_due"', 1)
+        return list(Lease.objects.filter(state__in=HELD_STATES).order_by().values_list(*fields))
+    meta, q = Lease._meta, connection.ops.quote_name
+    # Concrete fields only, each with a column (the stubs allow a relation or a None column).
+    columns = ", ".join(q((meta.pk if f == "pk" else meta.get_field(f)).column) for f in fields)  # type: ignore[union-attr,arg-type]
+    marks = ", ".join(["%s"] * len(HELD_STATES))
+    sql = (
+        f"SELECT {columns} FROM {q(meta.db_table)} INDEXED BY {q('lease_due')} "  # noqa: S608
+        f"WHERE {q(meta.get_field('state').column)} IN ({marks})"  # type: ignore[arg-type]
+    )
     with connection.cursor() as cur:
-        cur.execute(sql, params)
+        cur.execute(sql, [str(s) for s in HELD_STATES])
         return cur.fetchall()
 
 

@@ -13,12 +13,29 @@ broker, so the sub-minute cadence is a loop that runs inside one django-q2 task:
    insert (so a worker killed mid-poll leaves the calls it made on record), and hands them to
    a thread pool that shares the account's pooled HTTP connections. A slow answer never holds
    up the others.
-3. About once a second it beats its heartbeat and runs the auto-release sweep.
+3. About once a second it beats its heartbeat and starts the auto-release sweep on a thread
+   of its own (one sweep at a time): a slow release call never stalls the polls.
 4. After ``ZHIMA_POLLER_RUN_SECONDS`` it gives the slot back and the task enqueues its
    successor; the every-minute ``ensure_pollers`` schedule restarts any slot that went quiet.
 
 Everything the loop needs is in the database, so a worker that comes back after a crash
-simply claims what is due.
+simply claims what is due. An error of one account (an unreadable key, an upstream down) is
+that account's poll or release failing; no error ends the loop before its time.
+
+The host. Each loop occupies one django-q2 worker for its whole run, so:
+
+- ``Q_CLUSTER["workers"]`` must exceed ``ZHIMA_POLLER_SLOTS``, or no worker is left for the
+  schedules (quotas, alerts, reconciliation) and for the successor a loop enqueues;
+- ``Q_CLUSTER["timeout"]`` must cover a whole run, ``task_seconds()``: the wait for a dead
+  loop's slot, the run, and the drain of the calls still in flight; settings derive it from
+  the same variables. django-q2 kills a task past its timeout;
+- ``Q_CLUSTER["retry"]`` must exceed the timeout, or the broker hands a running loop's task
+  to a second worker.
+
+``leases.checks`` fails ``manage.py check`` (and the cluster's start) when one does not hold.
+A (re)started cluster starts every slot's loop at once (``tasks.on_worker_start``).
+Log lines written about one lease (its poll, its release) carry its id in the ``lease_id``
+log context (``accounts.logging``).
 """
 
 from __future__ import annotations
@@ -30,11 +47,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.clients import CallContext, CallRow, client_for, reserve_calls
-from accounts.crypto import SecretUnreadable
+from accounts import logging as log_context
+from accounts.clients import (
+    CallContext,
+    CallRow,
+    KeyUnreadable,
+    check_key,
+    client_for,
+    reserve_calls,
+)
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 from accounts.upstream.client import PENDING, UpstreamError
@@ -49,7 +74,20 @@ ACTOR = "poller"
 
 
 class _Failure(UpstreamError):
-    """A poll that could not be made at all (for instance an undecryptable pkey)."""
+    """A poll that failed for a reason of our own (a bug): counted as an error, not an end."""
+
+
+def drain_seconds() -> float:
+    """How long the calls in flight at the end of a run may still take: a verification and
+    the call itself, each up to the connect and read timeouts."""
+    return 2 * (settings.ZHIMA_CONNECT_TIMEOUT + settings.ZHIMA_READ_TIMEOUT)
+
+
+def task_seconds() -> float:
+    """The longest a ``run_poller`` task takes: waiting out a dead loop's slot, the run, and
+    the drain. ``Q_CLUSTER["timeout"]`` must exceed it (see ``leases.checks``)."""
+    wait_slot = settings.ZHIMA_POLLER_STALE_SECONDS + 1
+    return wait_slot + settings.ZHIMA_POLLER_RUN_SECONDS + drain_seconds()
 
 
 def claim_slot(slot: int, owner: str) -> bool:
@@ -102,12 +140,22 @@ class Poller:
         self.tick = tick
         self.accounts: dict[int, DeveloperAccount] = {}
         self.inflight: dict[Future, Due] = {}
+        self.sweeping: Future | None = None
+        self.next_sweep = 0.0
+        self.unreadable: set[int] = set()  # accounts whose key alert this loop has raised
         self.totals: dict[str, int] = {}
         self.ctx = CallContext.for_task("auto-release")
 
     # -- one poll, on a pool thread ------------------------------------------------------------
 
     def _poll(self, due: Due, account: DeveloperAccount, ticket: int):
+        token = log_context.lease_id.set(str(due.lease_id))
+        try:
+            return self._poll_once(due, account, ticket)
+        finally:
+            log_context.lease_id.reset(token)
+
+    def _poll_once(self, due: Due, account: DeveloperAccount, ticket: int):
         rows: list = []
         ctx = CallContext.for_task(
             ACTOR, lease_id=due.lease_id, phone=due.phone, buffer=rows, tickets={"get_sms": ticket}
@@ -115,15 +163,23 @@ class Poller:
         result: wire.SmsResult | UpstreamError | _Failure
         try:
             result = client_for(account).get_sms(due.item_id, due.phone, context=ctx)
+        except KeyUnreadable as exc:
+            log.error("poll not sent: %s", exc)
+            return exc, [self._not_sent(due, ticket, str(exc))]
         except UpstreamError as exc:
             result = exc
-        except SecretUnreadable as exc:
-            log.error("lease %s: %s", due.lease_id, exc)
-            result = _Failure(str(exc))
-            done = _poll_row(due, timezone.now(), "transport", f"not sent: {exc}")
-            done.id = ticket
-            rows.append(done)
+        except Exception as exc:  # a bug must cost this poll, not the loop
+            log.exception("poll failed")
+            if ctx.tickets:  # the pending row was not used: nothing was sent
+                rows.append(self._not_sent(due, ticket, type(exc).__name__))
+            result = _Failure(type(exc).__name__)
         return result, rows
+
+    @staticmethod
+    def _not_sent(due: Due, ticket: int, why: str) -> CallRow:
+        done = _poll_row(due, timezone.now(), "transport", f"not sent: {why}")
+        done.id = ticket
+        return done
 
     def _account(self, account_id: int) -> DeveloperAccount:
         account = self.accounts.get(account_id)
@@ -131,6 +187,32 @@ class Poller:
             account = DeveloperAccount.objects.get(pk=account_id)
             self.accounts[account_id] = account
         return account
+
+    # -- the sweep, on its own thread ----------------------------------------------------------
+
+    def _sweep_once(self) -> dict[str, int]:
+        try:
+            return services.sweep(self.ctx)
+        except Exception:  # retried in a second; the claimed releases come back when due
+            log.exception("the auto-release sweep failed")
+            return {"sweep_error": 1}
+
+    def _sweep(self, pool: ThreadPoolExecutor, now: float) -> None:
+        """Count a finished sweep; start the next one a second after the last one started, or
+        as soon as it finishes when it took longer (one sweep at a time).
+
+        A loop run inside a transaction (a test's) sweeps inline: another thread's connection
+        would not see the rows that transaction has not committed."""
+        if self.sweeping is not None and self.sweeping.done():
+            self._add(self.sweeping.result())
+            self.sweeping = None
+        if self.sweeping is not None or now < self.next_sweep:
+            return
+        self.next_sweep = now + 1.0
+        if connection.in_atomic_block:
+            self._add(self._sweep_once())
+        else:
+            self.sweeping = pool.submit(self._sweep_once)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -144,37 +226,57 @@ class Poller:
         deadline = time.monotonic() + self.run_seconds
         next_chores = 0.0
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"poll{self.slot}")
+        sweeper = ThreadPoolExecutor(1, thread_name_prefix=f"sweep{self.slot}")
         try:
             while True:
                 now = time.monotonic()
-                self._collect()
-                if now >= next_chores:
-                    if not self._beat():
+                try:
+                    if not self._tick(pool, sweeper, now, now >= next_chores):
                         log.warning("poller slot %s was taken over; stopping", self.slot)
                         break
-                    self._add(services.sweep(self.ctx))
-                    self.accounts.clear()  # pick up edited accounts about once a second
+                except Exception:  # the database away for a moment, say: try again shortly
+                    log.exception("poller tick failed")
+                    time.sleep(1.0)
+                if now >= next_chores:
                     next_chores = now + 1.0
                 if now >= deadline or (self.stop is not None and self.stop.is_set()):
                     break
-                room = self.concurrency * 2 - len(self.inflight)
-                if room > 0:
-                    dues = services.claim_due(room)
-                    for due, ticket in zip(dues, reserve_polls(dues), strict=True):
-                        fut = pool.submit(self._poll, due, self._account(due.account_id), ticket)
-                        self.inflight[fut] = due
                 if self.inflight:
                     wait(list(self.inflight), timeout=self.tick, return_when=FIRST_COMPLETED)
                 else:
                     time.sleep(self.tick)
-            wait(list(self.inflight), timeout=settings.ZHIMA_READ_TIMEOUT + 5)
+            last = [*self.inflight, *([self.sweeping] if self.sweeping else [])]
+            wait(last, timeout=drain_seconds())
             self._collect()
+            if self.sweeping is not None and self.sweeping.done():
+                self._add(self.sweeping.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            sweeper.submit(connection.close)  # the sweep thread's own connection
+            sweeper.shutdown(wait=True)
             PollerHeartbeat.objects.filter(slot=self.slot, owner=self.owner).update(
                 owner="", beat_at=None
             )
         return self.totals
+
+    def _tick(
+        self, pool: ThreadPoolExecutor, sweeper: ThreadPoolExecutor, now: float, chores: bool
+    ) -> bool:
+        """Collect finished polls, about once a second beat and sweep, claim more due leases.
+        False when another loop has taken the slot."""
+        self._collect()
+        if chores:
+            if not self._beat():
+                return False
+            self.accounts.clear()  # pick up edited accounts about once a second
+        self._sweep(sweeper, now)
+        room = self.concurrency * 2 - len(self.inflight)
+        if room > 0:
+            dues = services.claim_due(room)
+            for due, ticket in zip(dues, reserve_polls(dues), strict=True):
+                fut = pool.submit(self._poll, due, self._account(due.account_id), ticket)
+                self.inflight[fut] = due
+        return True
 
     def _collect(self) -> None:
         done = [f for f in self.inflight if f.done()]
@@ -186,6 +288,9 @@ class Poller:
             result, audit = fut.result()
             results.append((due, result))
             rows.extend(audit)
+            if isinstance(result, KeyUnreadable) and due.account_id not in self.unreadable:
+                self.unreadable.add(due.account_id)  # alerted at once, then once a minute
+                check_key(self._account(due.account_id))
         self._add(services.apply_poll_results(results, f"task:{ACTOR}", rows))
 
     def _beat(self) -> bool:

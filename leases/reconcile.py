@@ -21,6 +21,7 @@ its server's timeout, or by hand — and is treated as ambiguous
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from .models import HELD_STATES, Lease, LeaseRequest
 from .rules import reconcile_hold
 
 ACTOR = "task:reconcile"
+log = logging.getLogger(__name__)
 
 
 def _window(now):
@@ -91,7 +93,11 @@ def reconcile_accounts(now=None) -> dict[str, str]:
     ids = LeaseRequest.objects.filter(
         outcome=LeaseRequest.Outcome.AMBIGUOUS, created_at__gte=_window(now)
     ).values_list("account_id", flat=True)
-    return {
-        account.name: reconcile(account, now)
-        for account in DeveloperAccount.objects.filter(pk__in=set(ids), active=True)
-    }
+    out = {}
+    for account in DeveloperAccount.objects.filter(pk__in=set(ids), active=True):
+        try:
+            out[account.name] = reconcile(account, now)
+        except Exception as exc:  # one account's failure must not stop the others
+            log.exception("reconciling %s failed", account)
+            out[account.name] = f"error: {type(exc).__name__}: {exc}"
+    return out

@@ -1,4 +1,9 @@
-"""django-q2 entry points: thin wrappers that call the poller and the services."""
+"""django-q2 entry points: thin wrappers that call the poller and the services.
+
+A task that goes through several accounts or items keeps going when one of them fails, for
+whatever reason (an unreadable key, an upstream down, a bug): the failure is logged and
+reported in the task's result, and the next one is done (``_each``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts import alerts
-from accounts.clients import CallContext, settle_abandoned_calls
+from accounts.clients import CallContext, check_key, settle_abandoned_calls
 from accounts.models import DeveloperAccount
 from accounts.quota import refresh_quota
 from accounts.upstream.client import UpstreamError
@@ -22,6 +27,22 @@ from .models import Item, Lease, LeaseState
 from .poller import Poller, alive_slots
 
 log = logging.getLogger(__name__)
+
+
+def _each(task: str, things, key, work) -> dict:
+    """``work(thing)`` for each thing, by ``key(thing)``; an error of one is that one's
+    result (upstream errors as their text, anything else logged with its traceback)."""
+    out = {}
+    for thing in things:
+        name = key(thing)
+        try:
+            out[name] = work(thing)
+        except (UpstreamError, ServiceError) as exc:
+            out[name] = f"error: {exc}"
+        except Exception as exc:  # one account's failure must not stop the others
+            log.exception("%s: %s failed", task, name)
+            out[name] = f"error: {type(exc).__name__}: {exc}"
+    return out
 
 
 def run_poller(slot: int = 0, chain: bool = True) -> dict:
@@ -52,36 +73,33 @@ def ensure_pollers(every_slot: bool = False) -> list[int]:
     return started
 
 
-def refresh_quotas() -> dict[str, int | str | None]:
+def refresh_quotas() -> dict:
     """Verify each active account: renews the upstream session and reads the quota."""
-    out: dict[str, int | str | None] = {}
-    for account in DeveloperAccount.objects.filter(active=True):
-        try:
-            out[account.name] = refresh_quota(account, CallContext.for_task("quota"))
-        except UpstreamError as exc:
-            out[account.name] = f"error: {exc}"
-            continue
+
+    def one(account: DeveloperAccount):
+        quota = refresh_quota(account, CallContext.for_task("quota"))
         if account.quota_low:  # the alert mail itself is sent once, by refresh_quota
             log.warning("developer account %s is low on quota: %s left", account, account.quota)
-    return out
+        return quota
+
+    return _each("refresh_quotas", DeveloperAccount.objects.filter(active=True), str, one)
 
 
 def refresh_items() -> dict:
-    out = {}
-    for item in Item.objects.select_related("account").filter(
+    def one(item: Item) -> str:
+        catalog.refresh_item(item.account, item.item_id, CallContext.for_task("items"))
+        return "ok"
+
+    items = Item.objects.select_related("account").filter(
         account__active=True, retired_at__isnull=True
-    ):
-        try:
-            catalog.refresh_item(item.account, item.item_id, CallContext.for_task("items"))
-            out[f"{item.account_id}:{item.item_id}"] = "ok"
-        except ServiceError as exc:
-            out[f"{item.account_id}:{item.item_id}"] = str(exc)
-    return out
+    )
+    return _each("refresh_items", items, lambda i: f"{i.account_id}:{i.item_id}", one)
 
 
 def check_alerts() -> dict:
-    """Every minute: the upstream-failing and poller-behind conditions of each account; and
-    the audit rows a killed process left pending are settled as "outcome unknown"."""
+    """Every minute: the upstream-failing, poller-behind and key-unreadable conditions of each
+    account; and the audit rows a killed process left pending are settled as "outcome
+    unknown"."""
     now = timezone.now()
     settled = settle_abandoned_calls(now)
     overdue = dict(
@@ -89,11 +107,14 @@ def check_alerts() -> dict:
         .values_list("account_id")
         .annotate(m=Min("next_poll_at"))
     )
-    out: dict[str, list[str] | int] = {}
-    for account in DeveloperAccount.objects.filter(active=True):
+
+    def one(account: DeveloperAccount) -> list[str]:
+        check_key(account)
         alerts.check_upstream(account, now)
         alerts.check_poller(account, overdue.get(account.pk), now)
-        out[account.name] = list(account.alerts.filter(active=True).values_list("kind", flat=True))
+        return list(account.alerts.filter(active=True).values_list("kind", flat=True))
+
+    out = _each("check_alerts", DeveloperAccount.objects.filter(active=True), str, one)
     if settled:
         out["audit rows settled"] = settled
     return out

@@ -231,14 +231,11 @@ def status(request: AuthenticatedHttpRequest) -> HttpResponse:
     from django.shortcuts import render
 
     from accounts import permissions
-    from accounts.models import Alert, ApiCall, Role
+    from accounts.models import Alert, ApiCall
 
-    if request.user.is_staff:
-        accounts = DeveloperAccount.objects.all()
-    else:
-        accounts = permissions.accounts_for(request.user, Role.MANAGER)
-        if not accounts.exists():
-            raise PermissionDenied("The operator page is for managers")
+    if not permissions.manages_any(request.user):
+        raise PermissionDenied("The operator page is for managers")
+    accounts = permissions.managed_accounts(request.user)
     now = timezone.now()
     mine = set(accounts.values_list("pk", flat=True))
     hour = ApiCall.objects.filter(account__in=accounts, created_at__gte=now - timedelta(hours=1))

@@ -4,8 +4,10 @@ The defaults run a fresh checkout with no configuration: SQLite in the project d
 django-q2's ORM broker, and the embedded upstream simulator on 127.0.0.1:8001.
 """
 
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -132,13 +134,10 @@ else:
         }
     }
 
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": env_str("Q_CLUSTER_NAME", "zhima"),
     "workers": env_int("Q_WORKERS", 2),
-    # The poller task runs ZHIMA_POLLER_RUN_SECONDS (55 s) and then hands over; timeout must
-    # exceed that, and retry must exceed timeout or a slow task runs twice.
-    "timeout": 90,
-    "retry": 120,
+    # "timeout" and "retry" follow from the poller's run length: see below.
     "catch_up": False,
     "max_attempts": 1,
     "save_limit": 500,
@@ -283,6 +282,18 @@ ZHIMA_POLL_CONCURRENCY = env_int("ZHIMA_POLL_CONCURRENCY", 32)
 ZHIMA_POLLER_RUN_SECONDS = env_float("ZHIMA_POLLER_RUN_SECONDS", 55.0)
 ZHIMA_POLLER_SLOTS = env_int("ZHIMA_POLLER_SLOTS", 1)
 ZHIMA_POLLER_STALE_SECONDS = env_float("ZHIMA_POLLER_STALE_SECONDS", 6.0)
+# The poller's host (leases/poller.py): a poller task waits out a dead loop's slot, runs, then
+# drains its last calls (a verification and the call); 10 s for its database writes. retry
+# must exceed timeout or the broker hands a running loop to a second worker. leases.checks
+# fails `manage.py check` when these do not hold.
+Q_CLUSTER["timeout"] = math.ceil(
+    ZHIMA_POLLER_STALE_SECONDS
+    + 1
+    + ZHIMA_POLLER_RUN_SECONDS
+    + 2 * (ZHIMA_CONNECT_TIMEOUT + ZHIMA_READ_TIMEOUT)
+    + 10
+)
+Q_CLUSTER["retry"] = Q_CLUSTER["timeout"] + 30
 ZHIMA_RELEASE_MARGIN_MINUTES = env_float("ZHIMA_RELEASE_MARGIN_MINUTES", 5.0)
 ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = env_float("ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES", 30.0)
 

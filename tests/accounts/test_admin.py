@@ -80,10 +80,16 @@ def test_the_audit_log_cannot_be_added_changed_or_deleted(admin_client, account,
     assert admin_client.get("/admin/accounts/apicall/?q=13800000000").status_code == 200
 
 
-def test_the_lease_admin_releases_selected_numbers(admin_client, personas, items, sim):
+def test_the_lease_admin_releases_selected_numbers(
+    admin_client, django_user_model, personas, items, sim
+):
+    from accounts.models import Membership, Role
     from leases import services
     from leases.models import Lease
 
+    # The admin's release goes through the permission gate: the staff user operates the account.
+    root = django_user_model.objects.get(username="root")
+    Membership.objects.create(user=root, account=items["1002"].account, role=Role.OPERATOR)
     req = services.lease_numbers(personas["member"], items["1002"], key="a" * 32, quantity=2)
     ids = list(Lease.objects.filter(request=req).values_list("pk", flat=True))
     page = admin_client.post(

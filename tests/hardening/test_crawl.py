@@ -75,12 +75,8 @@ def test_every_url_answers_without_a_server_error(client, world, account):
             if params:
                 assert name in found, f"add {name} to OBJECTS in this test"
                 ids = [str(found[name]()), *BAD_IDS]
-                urls = [
-                    reverse(name, args=[i])
-                    if i.isalnum() or i.lstrip("-").isdigit()
-                    else reverse(name, args=["x"]).replace("/x/", f"/{i}/")
-                    for i in ids
-                ]
+                # <int:pk> reverses only whole numbers: splice the bad ones in by hand
+                urls = [reverse(name, args=[1]).replace("/1/", f"/{i}/") for i in ids]
             else:
                 urls = [reverse(name)]
             for url in urls:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def start_cluster(sim):
+def start_cluster(sim, **overrides):
     env = {
         **os.environ,
         "DJANGO_DEBUG": "true",
@@ -28,6 +28,7 @@ def start_cluster(sim):
         "ZHIMA_POLLER_STALE_SECONDS": "2",
         "Q_WORKERS": "2",
         "DATABASE_URL": test_database_url(),
+        **overrides,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
