@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from . import alerts
 from .clients import CallContext, client_for
-from .models import DeveloperAccount
+from .models import AlertKind, DeveloperAccount
 from .upstream.client import UpstreamRefusal
 
 
@@ -20,13 +20,13 @@ def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
     try:
         result = client_for(account).verify(context=ctx)
     except UpstreamRefusal as exc:
-        alerts.set_condition(account, "key_invalid", True, f"The upstream said: {exc.msg}")
+        alerts.set_condition(account, AlertKind.KEY_INVALID, True, {"msg": exc.msg})
         raise
     now = timezone.now()
     DeveloperAccount.objects.filter(pk=account.pk).update(
         quota=result.left_quantity, quota_read_at=now
     )
     account.quota, account.quota_read_at = result.left_quantity, now
-    alerts.set_condition(account, "key_invalid", False, "The key verifies again.")
+    alerts.set_condition(account, AlertKind.KEY_INVALID, False)
     alerts.check_quota(account)
     return result.left_quantity

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.clients import CallContext
 
 from . import services
-from .models import ACTIVE_STATES, Item, Lease, LeaseState, Message
+from .models import EndReason, Item, Lease, LeaseState, Message
 
 
 @admin.register(Item)
@@ -28,7 +28,17 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Lease)
 class LeaseAdmin(admin.ModelAdmin):
-    list_display = ["phone", "item", "account", "user", "state", "code", "leased_at", "cost"]
+    list_display = [
+        "phone",
+        "item",
+        "account",
+        "user",
+        "state",
+        "code",
+        "leased_at",
+        "cost",
+        "reason",
+    ]
     list_filter = ["state", "account"]
     search_fields = ["=phone", "=code"]
     date_hierarchy = "leased_at"
@@ -44,12 +54,18 @@ class LeaseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("reason"))
+    def reason(self, obj: Lease) -> str:
+        return obj.end_text
+
     @admin.action(description=_("Release the selected numbers"), permissions=["change"])
     def release(self, request, queryset):
-        reason = _("released by %(user)s in the admin") % {"user": request.user.get_username()}
-        ids = list(queryset.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True))
+        ids = list(queryset.active().values_list("pk", flat=True))
         services.queue_release(
-            Lease.objects.filter(pk__in=ids, state__in=ACTIVE_STATES), LeaseState.RELEASED, reason
+            Lease.objects.active().filter(pk__in=ids),
+            LeaseState.RELEASED,
+            EndReason.ADMIN,
+            {"user": request.user.get_username()},
         )
         counts = services.release_due(CallContext.for_user(request.user), ids=ids)
         done = counts.get(LeaseState.RELEASED, 0) + counts.get(LeaseState.EXPIRED, 0)
@@ -64,7 +80,7 @@ class LeaseAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "lease", "direction", "code", "status", "text"]
+    list_display = ["created_at", "lease", "direction", "code", "status_text", "text"]
     list_filter = ["direction"]
     search_fields = ["=code", "=lease__phone"]
     readonly_fields = [
@@ -73,6 +89,7 @@ class MessageAdmin(admin.ModelAdmin):
         "text",
         "digest",
         "status",
+        "status_msg",
         "candidates",
         "code",
         "created_at",

@@ -14,7 +14,7 @@ from accounts.upstream.client import TransportError, UpstreamRefusal, ZhimaClien
 
 from . import services
 from .errors import AmbiguousLease, ServiceError
-from .models import ACTIVE_STATES, Item, Lease, LeaseRequest
+from .models import Item, Lease, LeaseRequest
 
 
 def actor() -> SystemActor:
@@ -87,7 +87,7 @@ def release_via_console(name: str, phones: list[str], item_id: str = "") -> str:
     """Release stored leases through the services; numbers the console does not hold are
     released with a direct (audited) call."""
     account = _account(name)
-    leases = Lease.objects.filter(account=account, phone__in=phones, state__in=ACTIVE_STATES)
+    leases = Lease.objects.active().filter(account=account, phone__in=phones)
     if item_id:
         leases = leases.filter(item__item_id=item_id)
     leases = list(leases)

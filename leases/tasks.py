@@ -18,7 +18,7 @@ from accounts.upstream.client import UpstreamError
 
 from . import catalog, reconcile
 from .errors import ServiceError
-from .models import Item, Lease, LeaseState
+from .models import Item, Lease
 from .poller import Poller, alive_slots
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,7 @@ def check_alerts() -> dict:
     the audit rows a killed process left pending are settled as "outcome unknown"."""
     now = timezone.now()
     settled = settle_abandoned_calls(now)
-    overdue = dict(
-        Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
-        .values_list("account_id")
-        .annotate(m=Min("next_poll_at"))
-    )
+    overdue = dict(Lease.objects.due(now).values_list("account_id").annotate(m=Min("next_poll_at")))
     out = {}
     for account in DeveloperAccount.objects.filter(active=True):
         alerts.check_upstream(account, now)

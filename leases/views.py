@@ -23,7 +23,7 @@ from accounts.models import ApiCall, DeveloperAccount, Role
 from . import services
 from .errors import AmbiguousLease, ServiceError
 from .forms import LeaseForm, SendForm
-from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
+from .models import Item, Lease, Message, held_rows
 
 LEASES = Lease.objects.select_related("item", "account", "user")
 
@@ -271,7 +271,7 @@ def active(request: HttpRequest) -> HttpResponse:
 def release_selected(request: HttpRequest) -> HttpResponse:
     ids = [i for i in request.POST.getlist("lease") if i.isdigit()]
     ops = permissions.account_ids(request.user, Role.OPERATOR)
-    leases = list(Lease.objects.filter(pk__in=ids, account_id__in=ops, state__in=ACTIVE_STATES))
+    leases = list(Lease.objects.active().filter(pk__in=ids, account_id__in=ops))
     if not leases:
         messages.error(request, _("Select at least one number you may release."))
     else:
@@ -293,7 +293,7 @@ def release_all(request: HttpRequest, pk) -> HttpResponse:
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
     if request.method == "GET":
-        held = Lease.objects.filter(account=account, state__in=HELD_STATES).count()
+        held = Lease.objects.held().filter(account=account).count()
         return render(
             request, "leases/confirm_release_all.html", {"account": account, "held": held}
         )
