@@ -258,3 +258,25 @@ def test_the_migration_converts_existing_rows(personas):
     assert (new.type, new.status, new.kind, new.receives_several) == (5, 1, ItemType(5), True)
     assert (bad.type, bad.status, bad.msg, bad.usable) == (None, None, "status x", False)
     assert odd.pk == bad.pk
+
+
+def test_stored_codes_are_shown_in_the_readers_language(client, personas, items, sim):
+    """The same lease reads in English and in Chinese: reasons, event kinds, send status."""
+    from django.urls import reverse
+
+    one = lease(personas, items["1003"], "zh")
+    services.send_sms(personas["member"], one, "hello")
+    services.send_status(personas["member"], one)  # "发送中": not confirmed yet
+    services.release(personas["member"], [one])
+    client.force_login(personas["member"])
+    page = client.get(reverse("leases-detail", args=[one.pk])).content.decode()
+    assert "released by member" in page and "not confirmed: 发送中" in page
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = client.get(reverse("leases-detail", args=[one.pk])).content.decode()
+    assert "由 member 释放" in page and "已获取号码" in page and "未确认：发送中" in page
+    assert "released by" not in page and "not confirmed" not in page
+    history = client.get(reverse("leases-history")).content.decode()
+    assert "由 member 释放" in history
+    csv = b"".join(client.get(reverse("leases-history-csv")).streaming_content).decode()
+    # The code, then its parameters (how a cell is written is the CSV writer's business).
+    assert ",user," in csv and "member" in csv.split(",user,")[1]

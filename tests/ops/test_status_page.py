@@ -28,6 +28,9 @@ def test_managers_see_heartbeats_errors_and_alerts(client, personas, items, sim,
     assert "42" in page and "release_all" in page and "100.0 %" in page
     assert "the upstream is failing" in page
     assert "No successful call for 5 minutes; the last failure: get_sms transport HTTP 500" in page
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    page = client.get("/operations/").content.decode()
+    assert "上游调用失败" in page and "5 分钟内没有成功的调用" in page
     assert 'href="/operations/"' in page
 
 
