@@ -145,10 +145,12 @@ def sweep(ctx: CallContext) -> dict[str, int]:
     """
     now = timezone.now()
     leases = Lease.objects
+    # Each claim is its own short transaction: none holds row locks while the next one looks.
     queue_release(leases.done_with_code(), LeaseState.RELEASED, EndReason.CODE)
     queue_release(leases.past_deadline(now), LeaseState.RELEASED, EndReason.DEADLINE)
-    queue_release(leases.past_wait_limit(now).waiting(), LeaseState.EXPIRED, EndReason.WAIT_LIMIT)
-    queue_release(leases.past_wait_limit(now).received(), LeaseState.RELEASED, EndReason.HELD)
+    silent, held = leases.past_wait_limit(now).waiting(), leases.past_wait_limit(now).received()
+    queue_release(silent, LeaseState.EXPIRED, EndReason.WAIT_LIMIT)
+    queue_release(held, LeaseState.RELEASED, EndReason.HELD)
     return release_due(ctx)
 
 
