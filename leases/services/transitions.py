@@ -47,8 +47,13 @@ def transition(
         values.setdefault("next_poll_at", None)
         values.setdefault("end_state", to)
         event_kind = event_kind or to
+    # A plain read first: most calls (the sweep's, every second) find nothing to move and
+    # then cost one query, no transaction. What it found is claimed again under the lock.
+    seen = list(leases.order_by().values_list("pk", flat=True))
+    if not seen:
+        return []
     with transaction.atomic(savepoint=False):
-        qs = leases.order_by("pk")
+        qs = leases.filter(pk__in=seen).order_by("pk")
         if transaction.get_connection().features.has_select_for_update:
             qs = qs.select_for_update(of=("self",))
         ids = list(qs.values_list("pk", flat=True))
