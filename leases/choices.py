@@ -121,6 +121,8 @@ class SendStatus(models.TextChoices):
     """A message's delivery status; ``unconfirmed`` carries the upstream's answer verbatim."""
 
     RECEIVED = "received", _("received")
+    SENDING = "sending", _("sending")  # claimed, the send call under way
+    UNKNOWN = "unknown", _("not known whether it was sent")  # the send call's answer was lost
     SENT = "sent", _("sent")
     DELIVERED = "delivered", _("delivered")
     UNCONFIRMED = "unconfirmed", _("not confirmed: %(msg)s")

@@ -107,7 +107,8 @@ def forward(apps, schema_editor):
     LeaseEvent.objects.filter(kind="waiting", detail__in=WAITING_DETAILS).update(detail="")
 
     Message.objects.filter(direction="in").update(status="received")
-    odd = Message.objects.filter(direction="out").exclude(status__in=["", "sent", "delivered"])
+    kept = ["", "sending", "unknown", "sent", "delivered"]  # already codes
+    odd = Message.objects.filter(direction="out").exclude(status__in=kept)
     for status in list(odd.values_list("status", flat=True).distinct()):
         odd.filter(status=status).update(status="unconfirmed", status_msg=status)
 

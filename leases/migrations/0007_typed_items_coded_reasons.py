@@ -124,6 +124,8 @@ class Migration(migrations.Migration):
                 blank=True,
                 choices=[
                     ("received", "received"),
+                    ("sending", "sending"),
+                    ("unknown", "not known whether it was sent"),
                     ("sent", "sent"),
                     ("delivered", "delivered"),
                     ("unconfirmed", "not confirmed: %(msg)s"),
