@@ -8,6 +8,7 @@ get the same treatment; delivery statuses and item types/statuses become codes a
 """
 
 import re
+from collections import defaultdict
 
 from django.db import migrations
 
@@ -49,7 +50,7 @@ def parse_reason(text: str) -> tuple[str, dict]:
     text = text.strip()
     if not text:
         return "", {}
-    for candidate, note in [(text, "")] + _note_split(text):
+    for candidate, note in [(text, ""), *_note_split(text)]:
         for code, rx in PATTERNS:
             m = rx.match(candidate)
             if m:
@@ -87,23 +88,48 @@ def _int(value: str):
     return int(value) if value.isdigit() and int(value) <= 32767 else None
 
 
+CHUNK = 5000
+
+
+def _in_chunks(qs, fields):
+    """Rows of ``qs`` in primary-key order, a chunk at a time: one pass over a large table
+    (the history may hold millions of leases), each chunk updated group by group."""
+    last = 0
+    while True:
+        rows = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", *fields)[:CHUNK])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def forward(apps, schema_editor):
     Lease = apps.get_model("leases", "Lease")
     LeaseEvent = apps.get_model("leases", "LeaseEvent")
     Message = apps.get_model("leases", "Message")
     Item = apps.get_model("leases", "Item")
 
-    pairs = Lease.objects.exclude(end_reason="").values_list("state", "end_reason").distinct()
-    for state, stored in list(pairs):
-        end_state, code, params = parse_lease(state, stored)
-        Lease.objects.filter(state=state, end_reason=stored).update(
-            end_state=end_state, end_reason=code, end_params=params
-        )
+    parsed = {}
+    for rows in _in_chunks(Lease.objects.exclude(end_reason=""), ("state", "end_reason")):
+        groups = defaultdict(list)
+        for pk, state, stored in rows:
+            groups[(state, stored)].append(pk)
+        for (state, stored), pks in groups.items():
+            if (state, stored) not in parsed:
+                parsed[(state, stored)] = parse_lease(state, stored)
+            end_state, code, params = parsed[(state, stored)]
+            Lease.objects.filter(pk__in=pks).update(
+                end_state=end_state, end_reason=code, end_params=params
+            )
 
     finals = LeaseEvent.objects.filter(kind__in=FINAL).exclude(detail="")
-    for detail in list(finals.values_list("detail", flat=True).distinct()):
-        code, params = parse_reason(detail)
-        finals.filter(detail=detail).update(reason=code, params=params, detail="")
+    for rows in _in_chunks(finals, ("detail",)):
+        groups = defaultdict(list)
+        for pk, detail in rows:
+            groups[detail].append(pk)
+        for detail, pks in groups.items():
+            code, params = parse_reason(detail)
+            LeaseEvent.objects.filter(pk__in=pks).update(reason=code, params=params, detail="")
     LeaseEvent.objects.filter(kind="waiting", detail__in=WAITING_DETAILS).update(detail="")
 
     Message.objects.filter(direction="in").update(status="received")
@@ -114,8 +140,8 @@ def forward(apps, schema_editor):
 
     for item in Item.objects.all():
         item.type_code, item.status_code = _int(item.type), _int(item.status)
-        odd = [f"{n} {v}" for n, v in (("status", item.status), ("type", item.type)) if v]
-        odd = [x for x, v in zip(odd, (item.status_code, item.type_code)) if v is None]
+        pairs = (("status", item.status, item.status_code), ("type", item.type, item.type_code))
+        odd = [f"{name} {raw}" for name, raw, code in pairs if raw.strip() and code is None]
         if odd and not item.msg:
             item.msg = "; ".join(odd)[:300]
         item.save(update_fields=["type_code", "status_code", "msg"])
