@@ -16,19 +16,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from .models import Alert, ApiCall, DeveloperAccount, Role
+from .models import Alert, AlertKind, ApiCall, DeveloperAccount, Role
 
 log = logging.getLogger(__name__)
-
-TITLES = {
-    "low_quota": "quota below its threshold",
-    "upstream_failing": "the upstream is failing",
-    "poller_behind": "the poller is behind its cadence",
-    "key_invalid": "the key can no longer be verified",
-    "key_unreadable": "the stored key cannot be decrypted",
-}
 
 
 def recipients(account: DeveloperAccount) -> list[str]:
@@ -48,14 +40,17 @@ def _mail(account: DeveloperAccount, subject: str, body: str) -> None:
         log.exception("could not send the alert mail for %s", account)
 
 
-def set_condition(account: DeveloperAccount, kind: str, active: bool, detail: str = "") -> bool:
-    """Record the condition; mail when it starts or ends. Returns whether a mail went out."""
+def set_condition(
+    account: DeveloperAccount, kind: AlertKind, active: bool, params: dict | None = None
+) -> bool:
+    """Record the condition (a code and its parameters); mail when it starts or ends.
+    Returns whether a mail went out."""
     now = timezone.now()
     with transaction.atomic():
         alert, _created = Alert.objects.get_or_create(account=account, kind=kind)
         if active:
             changed = Alert.objects.filter(pk=alert.pk, active=False).update(
-                active=True, message=detail[:2000], raised_at=now, cleared_at=None
+                active=True, params=params or {}, message="", raised_at=now, cleared_at=None
             )
         else:
             changed = Alert.objects.filter(pk=alert.pk, active=True).update(
@@ -63,11 +58,14 @@ def set_condition(account: DeveloperAccount, kind: str, active: bool, detail: st
             )
     if not changed:
         return False
-    title = TITLES.get(kind, kind)
-    if active:
-        _mail(account, title, f"{title}.\n\n{detail}\n")
-    else:
-        _mail(account, f"recovered: {title}", f"Recovered: {title} no longer holds.\n{detail}\n")
+    # Mails go out in the site's language; the console shows the same facts in the reader's.
+    with translation.override(settings.LANGUAGE_CODE):
+        title = str(AlertKind(kind).label)
+        if active:
+            alert.kind, alert.params, alert.message = kind, params or {}, ""
+            _mail(account, title, f"{title}.\n\n{alert.text}\n")
+        else:
+            _mail(account, f"recovered: {title}", f"Recovered: {title} no longer holds.\n")
     return True
 
 
@@ -76,9 +74,9 @@ def check_quota(account: DeveloperAccount) -> None:
         return
     set_condition(
         account,
-        "low_quota",
+        AlertKind.LOW_QUOTA,
         account.quota_low,
-        f"{account.quota} left; the threshold is {account.low_quota_threshold}.",
+        {"quota": account.quota, "threshold": account.low_quota_threshold},
     )
 
 
@@ -87,16 +85,20 @@ def check_upstream(account: DeveloperAccount, now=None) -> None:
     since = now - timedelta(minutes=settings.ALERT_UPSTREAM_MINUTES)
     recent = ApiCall.objects.filter(account=account, created_at__gte=since)
     if recent.filter(outcome="ok").exists():
-        set_condition(account, "upstream_failing", False, "Calls succeed again.")
+        set_condition(account, AlertKind.UPSTREAM_FAILING, False)
     elif recent.filter(outcome__in=("transport", "unreadable")).exists() and (
         last := recent.exclude(outcome="ok").order_by("-created_at").first()
     ):
         set_condition(
             account,
-            "upstream_failing",
+            AlertKind.UPSTREAM_FAILING,
             True,
-            f"No successful call for {settings.ALERT_UPSTREAM_MINUTES:g} minutes; "
-            f"the last failure: {last.endpoint} {last.outcome} {last.msg}",
+            {
+                "minutes": f"{settings.ALERT_UPSTREAM_MINUTES:g}",
+                "endpoint": last.endpoint,
+                "outcome": last.outcome,
+                "msg": last.msg,
+            },
         )
 
 
@@ -105,7 +107,7 @@ def check_poller(account: DeveloperAccount, oldest_due, now=None) -> None:
     lag = (now - oldest_due).total_seconds() if oldest_due else 0.0
     set_condition(
         account,
-        "poller_behind",
+        AlertKind.POLLER_BEHIND,
         lag > settings.ALERT_POLL_LAG_SECONDS,
-        f"The most overdue waiting number has waited {lag:.0f} s for its poll.",
+        {"lag": f"{lag:.0f}"},
     )

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from . import alerts
 from .crypto import SecretUnreadable
-from .models import ApiCall, DeveloperAccount, Outcome, Tally
+from .models import AlertKind, ApiCall, DeveloperAccount, Outcome, Tally
 from .upstream.client import PENDING, AuditEvent, SessionStore, UpstreamError, ZhimaClient
 
 
@@ -319,7 +319,6 @@ class CacheSessionStore(SessionStore):
 
 _clients: dict[int, tuple[tuple, ZhimaClient]] = {}
 _lock = threading.Lock()
-KEY_ALERT = "key_unreadable"
 
 
 def check_key(account: DeveloperAccount) -> bool:
@@ -328,9 +327,9 @@ def check_key(account: DeveloperAccount) -> bool:
     try:
         account.get_pkey()
     except SecretUnreadable:
-        alerts.set_condition(account, KEY_ALERT, True, str(KeyUnreadable(account)))
+        alerts.set_condition(account, AlertKind.KEY_UNREADABLE, True, {"account": account.name})
         return False
-    alerts.set_condition(account, KEY_ALERT, False, "The stored pkey decrypts again.")
+    alerts.set_condition(account, AlertKind.KEY_UNREADABLE, False)
     return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
@@ -206,12 +208,48 @@ class Tally(models.Model):
             cur.execute(sql, [x for pair in sorted(items) for x in pair])
 
 
+class AlertKind(models.TextChoices):
+    """An alert's condition; ``detail`` is the text of its parameters when it was raised."""
+
+    LOW_QUOTA = "low_quota", _("quota below its threshold")
+    UPSTREAM_FAILING = "upstream_failing", _("the upstream is failing")
+    POLLER_BEHIND = "poller_behind", _("the poller is behind its cadence")
+    KEY_INVALID = "key_invalid", _("the key can no longer be verified")
+    KEY_UNREADABLE = "key_unreadable", _("the stored key cannot be decrypted")
+
+    @property
+    def detail(self) -> str:
+        return str(ALERT_DETAILS[self])
+
+
+ALERT_DETAILS = {
+    AlertKind.LOW_QUOTA: _("%(quota)s left; the threshold is %(threshold)s."),
+    AlertKind.UPSTREAM_FAILING: _(
+        "No successful call for %(minutes)s minutes; the last failure: %(endpoint)s "
+        "%(outcome)s %(msg)s"
+    ),
+    AlertKind.POLLER_BEHIND: _(
+        "The most overdue waiting number has waited %(lag)s s for its poll."
+    ),
+    AlertKind.KEY_INVALID: _("The upstream said: %(msg)s"),
+    AlertKind.KEY_UNREADABLE: _(
+        "The stored pkey of %(account)s cannot be decrypted with the configured field keys; "
+        "nothing is sent for this account until it is entered again or the key is restored."
+    ),
+}
+
+
 class Alert(models.Model):
-    """One alert condition of one account: raised once, cleared once (with a recovery mail)."""
+    """One alert condition of one account: raised once, cleared once (with a recovery mail).
+
+    The condition and its details are stored as a code and parameters (the upstream's ``msg``
+    verbatim among them) and put into words when shown or mailed. ``message`` holds the text
+    of alerts raised before that."""
 
     account = models.ForeignKey(DeveloperAccount, on_delete=models.CASCADE, related_name="alerts")
-    kind = models.CharField(max_length=30)
+    kind = models.CharField(max_length=30, choices=AlertKind)
     active = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     raised_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
@@ -221,3 +259,14 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.kind} {'active' if self.active else 'clear'}"
+
+    @property
+    def text(self) -> str:
+        """The details in the reader's language (the stored text for an older alert)."""
+        if not self.params or self.kind not in AlertKind.values:
+            return self.message
+        values = defaultdict(str, self.params)
+        try:
+            return AlertKind(self.kind).detail % values
+        except (TypeError, ValueError):
+            return self.message

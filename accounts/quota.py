@@ -10,7 +10,7 @@ from django_q.tasks import async_task
 from . import alerts
 from .clients import CallContext, client_for
 from .crypto import SecretUnreadable
-from .models import DeveloperAccount
+from .models import AlertKind, DeveloperAccount
 from .upstream.client import UpstreamError, UpstreamRefusal
 
 
@@ -25,14 +25,14 @@ def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
     try:
         result = client_for(account).verify(context=ctx)
     except UpstreamRefusal as exc:
-        alerts.set_condition(account, "key_invalid", True, f"The upstream said: {exc.msg}")
+        alerts.set_condition(account, AlertKind.KEY_INVALID, True, {"msg": exc.msg})
         raise
     now = timezone.now()
     DeveloperAccount.objects.filter(pk=account.pk).update(
         quota=result.left_quantity, quota_read_at=now
     )
     account.quota, account.quota_read_at = result.left_quantity, now
-    alerts.set_condition(account, "key_invalid", False, "The key verifies again.")
+    alerts.set_condition(account, AlertKind.KEY_INVALID, False)
     alerts.check_quota(account)
     return result.left_quantity
 

@@ -34,7 +34,7 @@ def main() -> None:
         from accounts.clients import CallContext
         from accounts.models import DeveloperAccount, Membership, Role
         from leases import catalog, services
-        from leases.models import HELD_STATES, Lease
+        from leases.models import Lease
         from leases.poller import Poller
 
         account = DeveloperAccount(name="Bench", upstream_account="demo", base_url=base)
@@ -61,7 +61,7 @@ def main() -> None:
             time.sleep(rng.uniform(1, 5))
         deadline = time.monotonic() + 100
         while (
-            Lease.objects.filter(state__in=HELD_STATES)
+            Lease.objects.held()
             .exclude(item__item_id__in=["1003", "1005"], state="received")
             .exists()
             and time.monotonic() < deadline

@@ -57,8 +57,8 @@ def prepare(n: int, base: str):
         account=account,
         item_id="1002",
         name="bench",
-        status="1",
-        type="2",
+        status=1,
+        type=2,
         price_raw="0.2",
         tiers=[],
     )

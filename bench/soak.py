@@ -149,7 +149,7 @@ def run(
     from accounts.models import ApiCall
     from leases import services
     from leases.errors import AmbiguousLease, ServiceError
-    from leases.models import HELD_STATES, Lease, LeaseRequest, Message
+    from leases.models import Lease, LeaseRequest, Message
     from leases.tasks import ensure_schedules
 
     sim, root = start_sim(accounts, scale)
@@ -219,9 +219,7 @@ def run(
             t.join(60)
         ambiguous, refused = outcomes["ambiguous"], outcomes["refused"]
         drain_until = time.monotonic() + 120 + 60 * 35 / scale
-        while (
-            Lease.objects.filter(state__in=HELD_STATES).exists() and time.monotonic() < drain_until
-        ):
+        while Lease.objects.held().exists() and time.monotonic() < drain_until:
             time.sleep(1)
         for acc, _items in world:  # reconcile what lost answers may have leased
             for _ in range(30):
@@ -274,7 +272,7 @@ def run(
     forced_leases = [
         (
             lease.state,
-            lease.end_reason[:60],
+            lease.end_text[:60],
             str(lease.ended_at - lease.leased_at) if lease.ended_at else "still held",
         )
         for lease in Lease.objects.select_related("account", "item")
@@ -313,7 +311,7 @@ def run(
         "numbers without a lease": sum(1 for x in ledger if key(x) not in known),
         "numbers left leased upstream": len(left),
         "numbers force-released": len(forced),
-        "leases not final": Lease.objects.filter(state__in=HELD_STATES).count(),
+        "leases not final": Lease.objects.held().count(),
         "get-numbers repeated after an ambiguous failure": repeated,
         "force-released leases (state, reason, held for)": forced_leases[:10],
     }

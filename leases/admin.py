@@ -7,7 +7,7 @@ from accounts import permissions
 from accounts.models import Role
 
 from . import services
-from .models import ACTIVE_STATES, Item, Lease, LeaseState, Message
+from .models import EndReason, Item, Lease, LeaseState, Message
 
 
 @admin.register(Item)
@@ -30,7 +30,17 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Lease)
 class LeaseAdmin(admin.ModelAdmin):
-    list_display = ["phone", "item", "account", "user", "state", "code", "leased_at", "cost"]
+    list_display = [
+        "phone",
+        "item",
+        "account",
+        "user",
+        "state",
+        "code",
+        "leased_at",
+        "cost",
+        "reason",
+    ]
     list_filter = ["state", "account"]
     search_fields = ["=phone", "=code"]
     date_hierarchy = "leased_at"
@@ -46,11 +56,15 @@ class LeaseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("reason"))
+    def reason(self, obj: Lease) -> str:
+        return obj.end_text
+
     @admin.action(description=_("Release the selected numbers"), permissions=["change"])
     def release(self, request, queryset):
         """Through ``services.release`` like the web's button: the permission gate (operator
         on the lease's account), the audit and the lease events are the same."""
-        leases = list(queryset.filter(state__in=ACTIVE_STATES).select_related("account"))
+        leases = list(queryset.active().select_related("account"))
         allowed, refused = [], set()
         for account_id, account in {x.account_id: x.account for x in leases}.items():
             try:
@@ -68,8 +82,7 @@ class LeaseAdmin(admin.ModelAdmin):
         chosen = [x for x in leases if x.account_id in allowed]
         if not chosen:
             return
-        reason = _("released by %(user)s in the admin") % {"user": request.user.get_username()}
-        counts = services.release(request.user, chosen, reason)
+        counts = services.release(request.user, chosen, EndReason.ADMIN)
         done = counts.get(LeaseState.RELEASED, 0) + counts.get(LeaseState.EXPIRED, 0)
         self.message_user(request, _("%(n)s released.") % {"n": done})
         if counts.get("retry"):
@@ -82,7 +95,7 @@ class LeaseAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "lease", "direction", "code", "status", "text"]
+    list_display = ["created_at", "lease", "direction", "code", "status_text", "text"]
     list_filter = ["direction"]
     search_fields = ["=code", "=lease__phone"]
     readonly_fields = [
@@ -91,6 +104,7 @@ class MessageAdmin(admin.ModelAdmin):
         "text",
         "digest",
         "status",
+        "status_msg",
         "candidates",
         "code",
         "created_at",

@@ -11,7 +11,17 @@ from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from .errors import ServiceError, upstream_error
-from .models import Item
+from .models import Item, ItemStatus
+
+
+def small_int(value: int | str | None) -> int | None:
+    """The upstream's status or type as stored: a number, or None for anything else (an
+    unknown number is kept and shown as it is; a non-number is noted in ``msg``)."""
+    return value if isinstance(value, int) and 0 <= value <= 32767 else None
+
+
+def _raw_note(name: str, value: int | str | None) -> str:
+    return f"{name} {value}" if value is not None and small_int(value) is None else ""
 
 
 def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:
@@ -21,7 +31,11 @@ def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> I
         item, _created = Item.objects.update_or_create(
             account=account,
             item_id=item_id,
-            defaults={"status": "3", "msg": exc.msg[:300], "refreshed_at": timezone.now()},
+            defaults={
+                "status": ItemStatus.PROBLEM,
+                "msg": exc.msg[:300],
+                "refreshed_at": timezone.now(),
+            },
         )
         return item
     except UpstreamError as exc:
@@ -31,11 +45,11 @@ def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> I
         item_id=item_id,
         defaults={
             "name": d.name[:200] or item_id,
-            "status": str(d.status)[:16],
-            "msg": d.msg[:300],
+            "status": small_int(d.status),
+            "msg": (d.msg or _raw_note("status", d.status))[:300],
             "price_raw": d.price[:300],
             "tiers": wire.tiers_to_json(d.tiers),
-            "type": str(d.type or "")[:16],
+            "type": small_int(d.type),
             "refreshed_at": timezone.now(),
         },
     )

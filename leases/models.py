@@ -16,22 +16,54 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 
-SEVERAL_PER_REQUEST = {2, 5, 6}
-CAN_SEND = {3, 4, 5, 6}
-SEND_SEVERAL = {4, 5, 6}
-SEVERAL_SMS = {5, 6}
-MAX_PER_REQUEST = 10
+from .choices import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    HELD_STATES,
+    MAX_PER_REQUEST,
+    EndReason,
+    EventKind,
+    ItemStatus,
+    ItemType,
+    LeaseState,
+    SendStatus,
+    render,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "HELD_STATES",
+    "MAX_PER_REQUEST",
+    "EndReason",
+    "EventKind",
+    "Item",
+    "ItemStatus",
+    "ItemType",
+    "Lease",
+    "LeaseEvent",
+    "LeaseQuerySet",
+    "LeaseRequest",
+    "LeaseState",
+    "Message",
+    "PollerHeartbeat",
+    "SendStatus",
+    "held_rows",
+]
 
 
 class Item(models.Model):
     account = models.ForeignKey(DeveloperAccount, on_delete=models.CASCADE, related_name="items")
     item_id = models.CharField(_("item id"), max_length=32)
     name = models.CharField(_("name"), max_length=200, blank=True)
-    status = models.CharField(_("status"), max_length=16, blank=True)
+    # The upstream's status and type; null when it sent none (or a non-number, kept in msg).
+    status = models.PositiveSmallIntegerField(
+        _("status"), choices=ItemStatus, null=True, blank=True
+    )
     msg = models.CharField(_("upstream message"), max_length=300, blank=True)
     price_raw = models.CharField(_("price"), max_length=300, blank=True)
     tiers = models.JSONField(default=list, blank=True)
-    type = models.CharField(_("type"), max_length=16, blank=True)
+    type = models.PositiveSmallIntegerField(_("type"), choices=ItemType, null=True, blank=True)
     code_regex = models.CharField(
         _("code regex"),
         max_length=200,
@@ -47,7 +79,10 @@ class Item(models.Model):
     release_after_code = models.BooleanField(
         _("release when the code arrives"),
         default=True,
-        help_text=_("Ignored for items that receive several SMS (types 5 and 6)."),
+        help_text=_(
+            "Applies to items that only receive (types 1 and 2); items that can send (types "
+            "3 to 6) keep the number for sending and further SMS."
+        ),
     )
     refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True)
     # A manager retires an item the team no longer leases: it leaves the lease form and the
@@ -66,46 +101,41 @@ class Item(models.Model):
         return f"{self.item_id} {self.name}".strip()
 
     @property
-    def type_int(self) -> int | None:
-        return int(self.type) if self.type.isdigit() else None
+    def kind(self) -> ItemType | None:
+        """The type as the enum, None when the upstream gave none this console knows."""
+        return ItemType(self.type) if self.type in ItemType.values else None
 
     @property
     def usable(self) -> bool:
-        return self.status == "1" and self.retired_at is None
+        return self.status == ItemStatus.NORMAL and self.retired_at is None
 
     @property
     def max_per_request(self) -> int:
-        return MAX_PER_REQUEST if self.type_int in SEVERAL_PER_REQUEST else 1
+        return self.kind.max_per_request if self.kind else 1
 
     @property
     def can_send(self) -> bool:
-        return self.type_int in CAN_SEND
+        return bool(self.kind and self.kind.can_send)
 
     @property
     def sends_several(self) -> bool:
-        return self.type_int in SEND_SEVERAL
+        return bool(self.kind and self.kind.sends_several)
 
     @property
     def several_sms(self) -> bool:
-        return self.type_int in SEVERAL_SMS
+        return bool(self.kind and self.kind.several_sms)
+
+    @property
+    def receives_several(self) -> bool:
+        return bool(self.kind and self.kind.receives_several)
+
+    @property
+    def releases_after_code(self) -> bool:
+        """What the sweep does with this item (the setting counts for types 1 and 2 only)."""
+        return self.release_after_code and bool(self.kind and self.kind.release_after_code)
 
     def tier_list(self) -> list[wire.Tier]:
         return wire.tiers_from_json(self.tiers)
-
-
-class LeaseState(models.TextChoices):
-    WAITING = "waiting", _("waiting")
-    RECEIVED = "received", _("received")
-    RELEASING = "releasing", _("releasing")
-    RELEASED = "released", _("released")
-    EXPIRED = "expired", _("expired")
-    BLOCKED = "blocked", _("blocked")
-    FAILED = "failed", _("failed")
-
-
-ACTIVE_STATES = (LeaseState.WAITING, LeaseState.RECEIVED)
-HELD_STATES = (LeaseState.WAITING, LeaseState.RECEIVED, LeaseState.RELEASING)
-FINAL_STATES = (LeaseState.RELEASED, LeaseState.EXPIRED, LeaseState.BLOCKED, LeaseState.FAILED)
 
 
 class LeaseRequest(models.Model):
@@ -147,6 +177,49 @@ class LeaseRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.outcome}"
+
+
+class LeaseQuerySet(models.QuerySet):
+    """The filters every part of the console asks for, named once."""
+
+    def held(self) -> LeaseQuerySet:
+        """Numbers still held upstream: waiting, received or being released."""
+        return self.filter(state__in=HELD_STATES)
+
+    def active(self) -> LeaseQuerySet:
+        """Numbers a member can act on: waiting or received."""
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def waiting(self) -> LeaseQuerySet:
+        return self.filter(state=LeaseState.WAITING)
+
+    def received(self) -> LeaseQuerySet:
+        return self.filter(state=LeaseState.RECEIVED)
+
+    def releasing(self) -> LeaseQuerySet:
+        return self.filter(state=LeaseState.RELEASING)
+
+    def due(self, now) -> LeaseQuerySet:
+        """Waiting leases whose next poll is due."""
+        return self.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
+
+    def releasing_due(self, now) -> LeaseQuerySet:
+        """Queued releases whose next attempt is due."""
+        return self.filter(state=LeaseState.RELEASING, next_poll_at__lte=now)
+
+    def past_deadline(self, now) -> LeaseQuerySet:
+        """Active leases at their release deadline (before the upstream's forced release)."""
+        return self.active().filter(release_deadline__lte=now)
+
+    def past_wait_limit(self, now) -> LeaseQuerySet:
+        """Active leases past their item's wait limit."""
+        return self.active().filter(wait_deadline__lte=now)
+
+    def done_with_code(self) -> LeaseQuerySet:
+        """Received leases of items that give the number back once the code is in."""
+        return self.received().filter(
+            item__release_after_code=True, item__type__in=ItemType.released_after_code()
+        )
 
 
 def held_rows(*fields: str) -> list[tuple]:
@@ -202,7 +275,15 @@ class Lease(models.Model):
     state = models.CharField(
         _("state"), max_length=10, choices=LeaseState, default=LeaseState.WAITING
     )
-    end_reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # Why the lease ends: set when it is queued for release (the release finishes it in
+    # ``end_state``) or when it ends at once; shown through ``end_text``.
+    end_state = models.CharField(
+        _("final state"), max_length=10, choices=LeaseState, blank=True, default=""
+    )
+    end_reason = models.CharField(
+        _("reason"), max_length=20, choices=EndReason, blank=True, default=""
+    )
+    end_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     leased_at = models.DateTimeField(_("leased at"), default=timezone.now)
     received_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -214,6 +295,8 @@ class Lease(models.Model):
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     code = models.CharField(_("code"), max_length=32, blank=True)
     version = models.PositiveIntegerField(default=1)
+
+    objects = LeaseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-leased_at", "-id"]
@@ -243,6 +326,11 @@ class Lease(models.Model):
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def end_text(self) -> str:
+        """Why it ended (or will end), in the reader's language; the upstream's ``msg`` as is."""
+        return describe(self.end_reason, self.end_params)
+
     @staticmethod
     def deadline_from(leased_at: datetime) -> datetime:
         """Always before the upstream's forced release, by the configured margin."""
@@ -261,7 +349,9 @@ class Message(models.Model):
     direction = models.CharField(max_length=3, choices=Direction)
     text = models.TextField()
     digest = models.CharField(max_length=64)
-    status = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=20, choices=SendStatus, blank=True)
+    # The upstream's answer to a delivery query, verbatim (``SendStatus.UNCONFIRMED``).
+    status_msg = models.CharField(max_length=300, blank=True, default="")
     candidates = models.JSONField(default=list, blank=True)
     code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -280,21 +370,41 @@ class Message(models.Model):
     def __str__(self) -> str:
         return self.text[:60]
 
+    @property
+    def status_text(self) -> str:
+        return render(SendStatus, self.status, {"msg": self.status_msg}) if self.status else ""
+
 
 class LeaseEvent(models.Model):
     """The lease page's timeline: leased, received, sent, released… (polls are summarised)."""
 
     lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
-    kind = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, choices=EventKind)
     actor = models.CharField(max_length=150, blank=True)
-    detail = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=300, blank=True)  # verbatim: a code, a sent text…
+    reason = models.CharField(max_length=20, choices=EndReason, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.detail}"
+        return f"{self.kind} {self.reason or self.detail}"
+
+    @property
+    def text(self) -> str:
+        """The detail in the reader's language: the reason when there is one."""
+        return describe(self.reason, self.params) if self.reason else self.detail
+
+
+def describe(reason: str, params: dict | None) -> str:
+    """An end reason's text; an upstream message noted on the release is appended as is."""
+    if not reason:
+        return ""
+    text = render(EndReason, reason, params)
+    note = (params or {}).get("note")
+    return f"{text} ({note})" if note else text
 
 
 class PollerHeartbeat(models.Model):

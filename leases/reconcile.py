@@ -32,7 +32,7 @@ from accounts.permissions import SystemActor
 
 from . import services
 from .errors import ServiceError
-from .models import HELD_STATES, Lease, LeaseRequest
+from .models import Lease, LeaseRequest
 from .rules import reconcile_hold
 
 ACTOR = "task:reconcile"
@@ -75,7 +75,7 @@ def reconcile(account: DeveloperAccount, now=None) -> str:
             outcome=LeaseRequest.Outcome.PENDING,
             created_at__gte=now - reconcile_hold(),
         ).exists()
-        if in_flight or Lease.objects.filter(account=account, state__in=HELD_STATES).exists():
+        if in_flight or Lease.objects.held().filter(account=account).exists():
             return "busy"
         services.release_all(SystemActor(ACTOR), account)
         return "released"

@@ -101,7 +101,8 @@ HISTORY_COLUMNS = [
     ("state", "state"),
     ("code", "code"),
     ("cost", "cost"),
-    ("reason", "end_reason"),
+    ("reason", "end_reason"),  # a code (EndReason); its parameters follow as JSON
+    ("reason_params", "end_params"),
     ("ended_at", "ended_at"),
 ]
 

@@ -11,13 +11,12 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from accounts.models import DeveloperAccount
 from accounts.upstream import wire
 
 from .errors import ServiceError
-from .models import Item, Lease, LeaseRequest, LeaseState
+from .models import EndReason, Item, Lease, LeaseRequest, LeaseState
 
 NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
 
@@ -119,6 +118,6 @@ class Due:
 
 # How a poll answer other than "waiting" or "received" ends a lease (the number is released).
 POLL_ENDS = {
-    3: (LeaseState.FAILED, gettext_noop("the SMS was lost (status 3)"), "lost"),
-    4: (LeaseState.EXPIRED, gettext_noop("the upstream timed out waiting (status 4)"), "timeout"),
+    3: (LeaseState.FAILED, EndReason.LOST),
+    4: (LeaseState.EXPIRED, EndReason.TIMEOUT),
 }

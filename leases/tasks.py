@@ -23,7 +23,7 @@ from accounts.upstream.client import UpstreamError
 
 from . import catalog, reconcile
 from .errors import ServiceError
-from .models import Item, Lease, LeaseState
+from .models import Item, Lease
 from .poller import Poller, alive_slots
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,7 @@ def check_alerts() -> dict:
     unknown"."""
     now = timezone.now()
     settled = settle_abandoned_calls(now)
-    overdue = dict(
-        Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
-        .values_list("account_id")
-        .annotate(m=Min("next_poll_at"))
-    )
+    overdue = dict(Lease.objects.due(now).values_list("account_id").annotate(m=Min("next_poll_at")))
 
     def one(account: DeveloperAccount) -> list[str]:
         check_key(account)

@@ -26,7 +26,7 @@ from zhima_site.http import AuthenticatedHttpRequest
 from . import board, estimates, services
 from .errors import ServiceError
 from .forms import LeaseForm, SendForm
-from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, LeaseRequest, Message, held_rows
+from .models import Item, Lease, LeaseRequest, Message, held_rows
 
 LEASES = Lease.objects.select_related("item", "account", "user")
 
@@ -349,7 +349,7 @@ def release_selected(request: AuthenticatedHttpRequest) -> HttpResponse:
     # ids past a 64-bit integer exist nowhere (and would overflow the database driver)
     ids = [i for i in request.POST.getlist("lease") if i.isdigit() and int(i) < 2**63]
     ops = permissions.account_ids(request.user, Role.OPERATOR)
-    leases = list(Lease.objects.filter(pk__in=ids, account_id__in=ops, state__in=ACTIVE_STATES))
+    leases = list(Lease.objects.active().filter(pk__in=ids, account_id__in=ops))
     if not leases:
         messages.error(request, _("Select at least one number you may release."))
     else:
@@ -371,7 +371,7 @@ def release_all(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
     if request.method == "GET":
-        held = Lease.objects.filter(account=account, state__in=HELD_STATES).count()
+        held = Lease.objects.held().filter(account=account).count()
         return render(
             request, "leases/confirm_release_all.html", {"account": account, "held": held}
         )

@@ -141,9 +141,7 @@ class ConsoleCollector:
             LATE_BUCKETS,
         )
         now = timezone.now()
-        oldest = Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now).aggregate(
-            m=Min("next_poll_at")
-        )["m"]
+        oldest = Lease.objects.due(now).aggregate(m=Min("next_poll_at"))["m"]
         yield GaugeMetricFamily(
             "zhima_poll_overdue_seconds",
             "How long the most overdue waiting lease has waited for its poll",
@@ -247,9 +245,9 @@ def status(request: AuthenticatedHttpRequest) -> HttpResponse:
             row["failed"] += n
     for row in rows.values():
         row["rate"] = 100 * row["failed"] / row["total"] if row["total"] else 0
-    oldest = Lease.objects.filter(
-        account__in=accounts, state=LeaseState.WAITING, next_poll_at__lte=now
-    ).aggregate(m=Min("next_poll_at"))["m"]
+    oldest = (
+        Lease.objects.due(now).filter(account__in=accounts).aggregate(m=Min("next_poll_at"))["m"]
+    )
     ctx = {
         "beats": [
             {

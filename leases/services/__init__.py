@@ -4,11 +4,13 @@
   requests a dead process left pending;
 - ``polling``: claim the leases due for a poll, write what the polls answered;
 - ``releasing``: queue, release, the automatic sweep, release all;
-- ``actions``: blacklist, keep waiting, send an SMS, ask its delivery status.
+- ``actions``: blacklist, keep waiting, send an SMS, ask its delivery status;
+- ``transitions``: the one helper every state change goes through (``transition``: the claim,
+  the version bump, the end time, the end reason and the timeline event together).
 
-Transitions are conditional updates — ``filter(pk=…, state=old).update(state=new)`` — and the
-caller goes on only when exactly one row changed: two workers, a redelivered task or two clicks
-never act twice on one lease. Upstream calls are made *after* the claim and outside any
+A transition is conditional — it moves only the leases still in the states it starts from —
+and the caller goes on only with the ids that moved: two workers, a redelivered task or two
+clicks never act twice on one lease. Upstream calls are made *after* the claim and outside any
 database transaction, so no lock is held while waiting on the network.
 
 Callers import from ``leases.services``; the modules are its parts, not separate entry points.

@@ -17,72 +17,69 @@ from accounts.models import Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
-from ..models import ACTIVE_STATES, Lease, LeaseState, Message
+from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
 from ..rules import NOT_LEASED, in_flight
 from .events import event
+from .transitions import touch, transition
 
 
 def blacklist(user: permissions.Actor, lease: Lease) -> None:
     permissions.require(user, lease.account_id, Role.OPERATOR)
     before = lease.state
-    claimed = before in ACTIVE_STATES and Lease.objects.filter(pk=lease.pk, state=before).update(
-        state=LeaseState.RELEASING,
-        end_reason="blocking",
+    # The claim records the intent; a worker dying before the block call leaves a claim that
+    # the release sweep frees as "recovered" once ``next_poll_at`` has passed.
+    claimed = before in ACTIVE_STATES and transition(
+        Lease.objects.filter(pk=lease.pk, state=before),
+        LeaseState.RELEASING,
+        reason=EndReason.BLACKLISTED,
+        params={"user": user.get_username()},
+        end_state=LeaseState.BLOCKED,
         next_poll_at=timezone.now() + in_flight(),
-        version=F("version") + 1,
     )
     if not claimed:
         raise ServiceError(_("This number is no longer held."))
     ctx = CallContext.for_user(user, lease_id=lease.pk, phone=lease.phone)
+    claim = Lease.objects.releasing().filter(pk=lease.pk)
     try:
         client_for(lease.account).block(lease.item.item_id, lease.phone, context=ctx)
     except UpstreamError as exc:
         if isinstance(exc, UpstreamRefusal) and NOT_LEASED.search(exc.msg):
-            _finish(
-                lease.pk,
+            transition(
+                claim,
                 LeaseState.EXPIRED,
-                ctx.actor,
-                _("released upstream: %(msg)s") % {"msg": exc.msg},
+                actor=ctx.actor,
+                reason=EndReason.GONE,
+                params={"msg": exc.msg},
             )
         else:
-            Lease.objects.filter(pk=lease.pk, state=LeaseState.RELEASING).update(
-                state=before, end_reason="", next_poll_at=timezone.now(), version=F("version") + 1
-            )
+            transition(claim, before, reason="", end_state="", next_poll_at=timezone.now())
         raise upstream_error(exc) from None
-    _finish(
-        lease.pk,
+    transition(
+        claim,
         LeaseState.BLOCKED,
-        ctx.actor,
-        _("blacklisted by %(user)s") % {"user": user.get_username()},
+        actor=ctx.actor,
+        reason=EndReason.BLACKLISTED,
+        params={"user": user.get_username()},
     )
-
-
-def _finish(lease_id: int, state: str, actor: str, reason: str) -> None:
-    Lease.objects.filter(pk=lease_id, state=LeaseState.RELEASING).update(
-        state=state,
-        end_reason=reason[:200],
-        ended_at=timezone.now(),
-        next_poll_at=None,
-        version=F("version") + 1,
-    )
-    event(lease_id, state, actor, reason).save()
 
 
 def keep_waiting(user: permissions.Actor, lease: Lease) -> None:
-    """Several-SMS items: go back to waiting for the next SMS."""
+    """Items that can receive another SMS: go back to waiting for it. The SMS received so
+    far stays the latest the upstream repeats; only a newer one ends the wait."""
     permissions.require(user, lease.account_id, Role.OPERATOR)
-    if not lease.item.several_sms:
+    if not lease.item.receives_several:
         raise ServiceError(_("This item receives a single SMS."))
     now = timezone.now()
-    changed = Lease.objects.filter(pk=lease.pk, state=LeaseState.RECEIVED).update(
-        state=LeaseState.WAITING,
+    changed = transition(
+        Lease.objects.received().filter(pk=lease.pk),
+        LeaseState.WAITING,
+        actor=user.get_username(),
+        event_kind=EventKind.WAITING,
         next_poll_at=now,
-        version=F("version") + 1,
         wait_deadline=now + timedelta(seconds=lease.item.wait_limit_seconds),
     )
     if not changed:
         raise ServiceError(_("Only a number that has received an SMS can wait for another."))
-    event(lease.pk, "waiting", user.get_username(), _("waiting for another SMS")).save()
 
 
 SENDING, SENT, UNKNOWN = "sending", "sent", "unknown"
@@ -155,11 +152,11 @@ def send_status(user: permissions.Actor, lease: Lease) -> str:
     ctx = CallContext.for_user(user, lease_id=lease.pk, phone=lease.phone)
     try:
         answer = client_for(lease.account).send_status(lease.item.item_id, lease.phone, context=ctx)
-        status = "delivered"
+        status, status_msg = SendStatus.DELIVERED, ""
     except UpstreamRefusal as exc:
-        answer, status = exc.msg, exc.msg[:40]
+        answer, status, status_msg = exc.msg, SendStatus.UNCONFIRMED, exc.msg[:300]
     except UpstreamError as exc:
         raise upstream_error(exc) from None
-    Message.objects.filter(pk=last.pk).update(status=status)
-    Lease.objects.filter(pk=lease.pk).update(version=F("version") + 1)
+    Message.objects.filter(pk=last.pk).update(status=status, status_msg=status_msg)
+    touch(Lease.objects.filter(pk=lease.pk))
     return answer

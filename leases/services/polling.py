@@ -7,11 +7,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from accounts.clients import CallRow, call_tallies, lateness_tallies, write_calls
 from accounts.models import Tally
@@ -19,10 +19,11 @@ from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from .. import codes
-from ..models import ACTIVE_STATES, Lease, LeaseState, Message
+from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
 from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
 from .events import event
 from .releasing import queue_release
+from .transitions import touch, transition
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ def claim_due(limit: int, now: datetime | None = None) -> list[Due]:
     take disjoint sets; on SQLite the IMMEDIATE transaction serialises the claim."""
     now = now or timezone.now()
     with transaction.atomic():
-        qs = Lease.objects.filter(state=LeaseState.WAITING, next_poll_at__lte=now)
-        qs = qs.order_by("next_poll_at")
+        qs = Lease.objects.due(now).order_by("next_poll_at")
         if transaction.get_connection().features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(
@@ -44,8 +44,7 @@ def claim_due(limit: int, now: datetime | None = None) -> list[Due]:
             Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
                 next_poll_at=now + poll_interval()
             )
-            # next_poll_at is never null here: the filter above compared it with now.
-            Tally.bump(lateness_tallies([(now - r[4]).total_seconds() for r in rows if r[4]]))
+            Tally.bump(lateness_tallies([(now - r[4]).total_seconds() for r in rows]))
     return [Due(*r[:4]) for r in rows]
 
 
@@ -56,7 +55,7 @@ def apply_poll_results(
     for all, and the batch's audit rows completed in one statement."""
     now = timezone.now()
     counts: defaultdict[str, int] = defaultdict(int)
-    waiting_ids: list[int] = []
+    waiting_ids = []
     with transaction.atomic():
         write_calls(audit_rows)
         for due, result in results:
@@ -65,7 +64,8 @@ def apply_poll_results(
                     due.lease_id,
                     LeaseState.EXPIRED,
                     actor,
-                    _("released upstream: %(msg)s") % {"msg": result.msg},
+                    EndReason.GONE,
+                    {"msg": result.msg},
                     from_states=(LeaseState.WAITING,),
                 )
             elif isinstance(result, UpstreamError):
@@ -75,34 +75,39 @@ def apply_poll_results(
             elif result.status == 1:
                 waiting_ids.append(due.lease_id)
             elif result.status == 2 and result.sm:
-                counts["received"] += _receive(due.lease_id, result.sm, actor, now)
+                if _receive(due.lease_id, result.sm, actor, now):
+                    counts["received"] += 1
+                else:  # the upstream repeats the latest SMS: not a new one, still waiting
+                    waiting_ids.append(due.lease_id)
             elif result.status in POLL_ENDS:
-                state, reason, kind = POLL_ENDS[result.status]
-                counts[state] += _end(
-                    due.lease_id, state, actor, _(reason), release=True, kind=kind
-                )
+                state, reason = POLL_ENDS[result.status]
+                counts[state] += _end(due.lease_id, state, actor, reason, release=True)
             else:
-                detail = result.msg or str(result.status)
                 counts["failed"] += _end(
                     due.lease_id,
                     LeaseState.FAILED,
                     actor,
-                    _("upstream status %(s)s") % {"s": detail},
+                    EndReason.STATUS,
+                    {"s": result.msg or str(result.status)},
                     release=True,
                 )
         if waiting_ids:
-            Lease.objects.filter(pk__in=waiting_ids).update(
-                polls=F("polls") + 1, last_polled_at=now, version=F("version") + 1
+            touch(
+                Lease.objects.filter(pk__in=waiting_ids), polls=F("polls") + 1, last_polled_at=now
             )
         Tally.bump({**call_tallies(audit_rows), "polls": len(results), "codes": counts["received"]})
     counts["polled"] = len(results)
     return counts
 
 
-def _receive(lease_id: int, text: str, actor: str, now: datetime) -> int:
+def _receive(lease_id: int, text: str, actor: str, now: datetime) -> bool:
+    """Store an SMS the poll answered, once. ``sms/get.php`` answers the latest SMS on every
+    poll until a newer one arrives, so an SMS this lease already holds is the repeat, not a new
+    message: the lease stays waiting (after *keep waiting*) until a different text comes.
+    Returns whether a new SMS was stored."""
     lease = Lease.objects.select_related("item").filter(pk=lease_id).first()
     if lease is None:
-        return 0
+        return False
     item = lease.item
     ranked = codes.candidates(text, alphanumeric=item.code_alphanumeric, regex=item.code_regex)
     code = ranked[0].code if ranked else ""
@@ -113,53 +118,46 @@ def _receive(lease_id: int, text: str, actor: str, now: datetime) -> int:
         digest=digest,
         defaults={
             "text": text,
-            "status": "2",
+            "status": SendStatus.RECEIVED,
             "code": code,
             "candidates": [c.code for c in ranked[:8]],
             "created_at": now,
         },
     )
-    changed = Lease.objects.filter(pk=lease_id, state=LeaseState.WAITING).update(
-        state=LeaseState.RECEIVED,
+    if not created:
+        return False
+    moved = transition(
+        Lease.objects.waiting().filter(pk=lease_id),
+        LeaseState.RECEIVED,
+        actor=actor,
+        event_kind=EventKind.RECEIVED,
+        detail=code,
+        now=now,
         code=code,
         received_at=now,
         polls=F("polls") + 1,
         last_polled_at=now,
-        version=F("version") + 1,
+        wait_deadline=now + timedelta(seconds=item.wait_limit_seconds),
     )
-    if changed:
-        wait = timedelta(seconds=item.wait_limit_seconds)
-        Lease.objects.filter(pk=lease_id).update(wait_deadline=now + wait)
-    if created:
-        event(lease_id, "received", actor, code).save()
-        log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
-    return int(created)
+    if not moved:  # released meanwhile: the SMS is kept and shown all the same
+        event(lease_id, EventKind.RECEIVED, actor, code).save()
+    log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
+    return True
 
 
 def _end(
     lease_id: int,
     state: str,
     actor: str,
-    reason: str,
+    reason: EndReason,
+    params: dict[str, Any] | None = None,
     *,
     release: bool = False,
-    kind: str = "status",
     from_states: Iterable[str] = ACTIVE_STATES,
 ) -> int:
     """End a lease. With ``release`` the number is still held upstream: the lease is queued
     for release (see ``queue_release``) and finishes in ``state`` once released."""
-    now = timezone.now()
+    leases = Lease.objects.filter(pk=lease_id, state__in=from_states)
     if release:
-        changed = queue_release(
-            Lease.objects.filter(pk=lease_id, state__in=from_states), state, reason, kind
-        )
-    else:
-        changed = Lease.objects.filter(pk=lease_id, state__in=from_states).update(
-            state=state,
-            end_reason=reason[:200],
-            ended_at=now,
-            version=F("version") + 1,
-        )
-        if changed:
-            event(lease_id, state, actor, reason).save()
-    return changed
+        return queue_release(leases, state, reason, params)
+    return len(transition(leases, state, actor=actor, reason=reason, params=params))

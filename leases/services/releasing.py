@@ -6,54 +6,59 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.clients import CallContext, client_for
 from accounts.models import DeveloperAccount, Role, Tally
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
+from ..choices import RELEASE_TARGETS, EndReason
 from ..errors import upstream_error
-from ..models import ACTIVE_STATES, HELD_STATES, Lease, LeaseEvent, LeaseState
+from ..models import Lease, LeaseState
 from ..rules import NOT_LEASED, in_flight, poll_interval
-from .events import event
+from .transitions import transition
 
 log = logging.getLogger(__name__)
 
 #
-# A lease to release moves to ``releasing``, ``end_reason`` holding its final state, a short
-# kind for the metrics and the reason ("expired|wait_limit|no SMS within…"), ``next_poll_at``
-# the time of its next attempt. ``release_due`` claims due rows (pushing that time past any
-# call's timeout, so a worker dying mid-call leaves them to be retried), makes one release
-# call per item and finishes them. A repeated release is harmless: "not leased" is done.
+# A lease to release moves to ``releasing`` with its intent in its fields: ``end_state`` the
+# state it finishes in, ``end_reason`` and ``end_params`` why (the reason's code also names
+# the metric), ``next_poll_at`` the time of its next attempt. ``release_due`` claims due rows
+# (pushing that time past any call's timeout, so a worker dying mid-call leaves them to be
+# retried), makes one release call per item and finishes them. A repeated release is
+# harmless: "not leased" is done.
 
 
 def queue_release(
-    queryset: QuerySet[Lease], final_state: str, reason: str, kind: str = "user"
+    queryset: QuerySet[Lease],
+    final_state: str,
+    reason: EndReason,
+    params: dict[str, Any] | None = None,
 ) -> int:
-    return queryset.update(
-        state=LeaseState.RELEASING,
-        end_reason=f"{final_state}|{kind}|{reason}"[:200],
-        next_poll_at=timezone.now(),
-        version=F("version") + 1,
+    """Queue ``queryset`` (narrowed to the states a release may start from) for release."""
+    return len(
+        transition(
+            queryset,
+            LeaseState.RELEASING,
+            reason=reason,
+            params=params,
+            end_state=final_state,
+            next_poll_at=timezone.now(),
+        )
     )
 
 
-def _split_reason(end_reason: str) -> tuple[str, str, str]:
-    """``state|kind|reason`` → its parts; anything else (a claim left by a blacklisting that
-    died mid-way) finishes as released."""
-    parts = end_reason.split("|", 2)
-    if len(parts) != 3 or parts[0] not in (
-        LeaseState.RELEASED,
-        LeaseState.EXPIRED,
-        LeaseState.FAILED,
-    ):
-        return LeaseState.RELEASED, "recovered", parts[-1]
-    return parts[0], parts[1], parts[2]
+def release_intent(lease: Lease) -> tuple[str, EndReason, dict[str, Any]]:
+    """The state, reason and parameters a queued release finishes with. A claim left by a
+    blacklisting that died mid-way (or any odd intent) finishes as released, "recovered"."""
+    if lease.end_state in RELEASE_TARGETS and lease.end_reason in EndReason.values:
+        return lease.end_state, EndReason(lease.end_reason), dict(lease.end_params)
+    return LeaseState.RELEASED, EndReason.RECOVERED, {}
 
 
 def release_due(
@@ -62,7 +67,7 @@ def release_due(
     """Release every queued lease that is due (or only ``ids``); returns counts."""
     now = timezone.now()
     with transaction.atomic():
-        qs = Lease.objects.filter(state=LeaseState.RELEASING, next_poll_at__lte=now)
+        qs = Lease.objects.releasing_due(now)
         if ids is not None:
             qs = qs.filter(pk__in=list(ids))
         if transaction.get_connection().features.has_select_for_update_skip_locked:
@@ -87,46 +92,55 @@ def release_due(
             if not NOT_LEASED.search(exc.msg):
                 _retry(leases, counts)
                 continue
-            note = f" ({exc.msg})"
+            note = exc.msg
         except UpstreamError:
             _retry(leases, counts)
             continue
         for lease in leases:
-            state, kind, reason = _split_reason(lease.end_reason)
-            done = Lease.objects.filter(pk=lease.pk, state=LeaseState.RELEASING).update(
-                state=state,
-                end_reason=(reason + note)[:200],
-                ended_at=timezone.now(),
-                next_poll_at=None,
-                version=F("version") + 1,
+            state, reason, params = release_intent(lease)
+            if note:
+                params["note"] = note
+            done = transition(
+                Lease.objects.releasing().filter(pk=lease.pk),
+                state,
+                actor=ctx.actor,
+                reason=reason,
+                params=params,
             )
             if done:
-                event(lease.pk, state, ctx.actor, reason + note).save()
                 counts[state] += 1
-                counts[f"released|{kind}"] += 1
-                log.info("%s (%s): %s", state, kind, reason + note, extra={"lease_id": lease.pk})
+                counts[f"released|{reason.metric_kind}"] += 1
+                log.info(
+                    "%s (%s)%s",
+                    state,
+                    reason.value,
+                    f": {note}" if note else "",
+                    extra={"lease_id": lease.pk},
+                )
     Tally.bump({k: v for k, v in counts.items() if k.startswith("released|")})
     return counts
 
 
 def _retry(leases: list[Lease], counts: defaultdict[str, int]) -> None:
-    Lease.objects.filter(pk__in=[x.pk for x in leases], state=LeaseState.RELEASING).update(
+    Lease.objects.releasing().filter(pk__in=[x.pk for x in leases]).update(
         next_poll_at=timezone.now() + poll_interval()
     )
     counts["retry"] += len(leases)
 
 
 def release(
-    user: permissions.Actor, leases: Iterable[Lease], reason: str | None = None
+    user: permissions.Actor, leases: Iterable[Lease], reason: EndReason = EndReason.USER
 ) -> dict[str, int]:
     """Release leases the user chose (operator on each account), one call per item."""
-    ids: list[int] = []
+    ids = []
     for lease in leases:
         permissions.require(user, lease.account_id, Role.OPERATOR)
         ids.append(lease.pk)
-    reason = reason or _("released by %(user)s") % {"user": user.get_username()}
     queued = queue_release(
-        Lease.objects.filter(pk__in=ids, state__in=ACTIVE_STATES), LeaseState.RELEASED, reason
+        Lease.objects.active().filter(pk__in=ids),
+        LeaseState.RELEASED,
+        reason,
+        {"user": user.get_username()},
     )
     counts = release_due(CallContext.for_user(user), ids=ids)
     counts["queued"] = queued
@@ -136,39 +150,19 @@ def release(
 def sweep(ctx: CallContext) -> dict[str, int]:
     """Queue what must be released automatically, then release what is due.
 
-    1. Received, for items released when the code arrives (types 1 and 2; items that can
-       send or receive several SMS keep the number for the user).
-    2. Past the wait limit: waiting → expired; received → released.
-    3. Past the release deadline, always before the upstream's 30-minute forced release.
+    1. Received, for items released when the code arrives (``ItemType.release_after_code``:
+       types 1 and 2; items that can send keep the number for the user).
+    2. Past the release deadline, always before the upstream's 30-minute forced release.
+    3. Past the wait limit: waiting → expired; received → released.
     """
     now = timezone.now()
-    base = Lease.objects.filter(state__in=ACTIVE_STATES)
-    queue_release(
-        base.filter(
-            state=LeaseState.RECEIVED, item__release_after_code=True, item__type__in=["1", "2"]
-        ),
-        LeaseState.RELEASED,
-        _("code received"),
-        "code",
-    )
-    queue_release(
-        base.filter(release_deadline__lte=now),
-        LeaseState.RELEASED,
-        _("released before the upstream's forced release"),
-        "deadline",
-    )
-    queue_release(
-        base.filter(state=LeaseState.WAITING, wait_deadline__lte=now),
-        LeaseState.EXPIRED,
-        _("no SMS within the item's wait limit"),
-        "wait_limit",
-    )
-    queue_release(
-        base.filter(state=LeaseState.RECEIVED, wait_deadline__lte=now),
-        LeaseState.RELEASED,
-        _("held for the item's wait limit after the last SMS"),
-        "held",
-    )
+    leases = Lease.objects
+    # Each claim is its own short transaction: none holds row locks while the next one looks.
+    queue_release(leases.done_with_code(), LeaseState.RELEASED, EndReason.CODE)
+    queue_release(leases.past_deadline(now), LeaseState.RELEASED, EndReason.DEADLINE)
+    silent, held = leases.past_wait_limit(now).waiting(), leases.past_wait_limit(now).received()
+    queue_release(silent, LeaseState.EXPIRED, EndReason.WAIT_LIMIT)
+    queue_release(held, LeaseState.RELEASED, EndReason.HELD)
     return release_due(ctx)
 
 
@@ -180,17 +174,11 @@ def release_all(user: permissions.Actor, account: DeveloperAccount) -> int:
         client_for(account).release_all(context=ctx)
     except UpstreamError as exc:
         raise upstream_error(exc) from None
-    now = timezone.now()
-    ids = list(
-        Lease.objects.filter(account=account, state__in=HELD_STATES).values_list("pk", flat=True)
+    ended = transition(
+        Lease.objects.held().filter(account=account),
+        LeaseState.RELEASED,
+        actor=ctx.actor,
+        reason=EndReason.RELEASE_ALL,
+        params={"user": user.get_username()},
     )
-    reason = _("release all by %(user)s") % {"user": user.get_username()}
-    Lease.objects.filter(pk__in=ids, state__in=HELD_STATES).update(
-        state=LeaseState.RELEASED,
-        end_reason=reason,
-        ended_at=now,
-        next_poll_at=None,
-        version=F("version") + 1,
-    )
-    LeaseEvent.objects.bulk_create([event(i, LeaseState.RELEASED, ctx.actor, reason) for i in ids])
-    return len(ids)
+    return len(ended)

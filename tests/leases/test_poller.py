@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import ApiCall
 from leases import services
-from leases.models import Lease, LeaseState, Message
+from leases.models import EndReason, Lease, LeaseState, Message
 from leases.poller import Poller
 
 
@@ -44,7 +44,8 @@ def test_a_received_sms_gives_the_right_code_and_releases(personas, items, sim, 
     Poller(run_seconds=1.5).run()
     one.refresh_from_db()
     assert one.code == "604218"
-    assert one.state == LeaseState.RELEASED and one.end_reason == "code received"
+    assert one.state == LeaseState.RELEASED and one.end_reason == EndReason.CODE
+    assert one.end_text == "code received"
     msg = Message.objects.get(lease=one)
     assert msg.code == "604218" and "4008123123" not in msg.candidates[:1]
     assert sim.leases() == []
@@ -102,7 +103,7 @@ def test_the_wait_limit_expires_a_silent_lease(personas, items, sim, fast):
     (one,) = lease(personas, items["1001"], "g")
     Poller(run_seconds=1.8).run()
     one.refresh_from_db()
-    assert one.state == LeaseState.EXPIRED and "wait limit" in one.end_reason
+    assert one.state == LeaseState.EXPIRED and one.end_reason == EndReason.WAIT_LIMIT
     assert sim.leases() == []
 
 

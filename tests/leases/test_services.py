@@ -12,7 +12,15 @@ from accounts.models import ApiCall, Membership
 from leases import services
 from leases.catalog import refresh_item
 from leases.errors import AmbiguousLease, ServiceError
-from leases.models import Lease, LeaseEvent, LeaseRequest, LeaseState, Message
+from leases.models import (
+    EndReason,
+    Lease,
+    LeaseEvent,
+    LeaseRequest,
+    LeaseState,
+    Message,
+    SendStatus,
+)
 
 
 def lease_one(user, item, key="k1", **kw):
@@ -154,7 +162,9 @@ def test_release_groups_per_item_and_ends_leases(personas, items, sim):
     assert sim.leases() == []
     a.refresh_from_db()
     b.refresh_from_db()
-    assert a.state == b.state == LeaseState.RELEASED and "member" in a.end_reason
+    assert a.state == b.state == LeaseState.RELEASED
+    assert (a.end_reason, a.end_params) == (EndReason.USER, {"user": "member"})
+    assert a.end_text == "released by member"
 
 
 def test_two_threads_releasing_one_lease_make_one_call(personas, items, sim, transactional_db):
@@ -209,6 +219,7 @@ def test_blacklist_failure_restores_the_lease(personas, items, sim):
         services.blacklist(personas["member"], lease)
     lease.refresh_from_db()
     assert lease.state == LeaseState.WAITING
+    assert (lease.end_state, lease.end_reason, lease.end_params) == ("", "", {})
 
 
 def test_send_sms_and_its_status(personas, items, sim):
@@ -223,6 +234,9 @@ def test_send_sms_and_its_status(personas, items, sim):
     with pytest.raises(ServiceError, match="one SMS only"):
         services.send_sms(personas["member"], lease, "again")
     assert services.send_status(personas["member"], lease) == "发送中"
+    sent = Message.objects.get(lease=lease, direction="out")
+    assert (sent.status, sent.status_msg) == (SendStatus.UNCONFIRMED, "发送中")
+    assert sent.status_text == "not confirmed: 发送中"
     sim.state.set_scale(1000)
     import time
 

@@ -17,11 +17,20 @@ def test_managers_see_heartbeats_errors_and_alerts(client, personas, items, sim,
     with pytest.raises(TransportError):  # the failure is what this test wants recorded
         client_for(account).release_all()
     PollerHeartbeat.objects.create(slot=0, owner="x", beat_at=timezone.now(), polls=42)
-    alerts.set_condition(account, "upstream_failing", True, "HTTP 500 for 5 minutes")
+    alerts.set_condition(
+        account,
+        "upstream_failing",
+        True,
+        {"minutes": "5", "endpoint": "get_sms", "outcome": "transport", "msg": "HTTP 500"},
+    )
     client.force_login(personas["owner"])
     page = client.get("/operations/").content.decode()
     assert "42" in page and "release all" in page and "100.0 %" in page
-    assert "upstream_failing" in page and "HTTP 500 for 5 minutes" in page
+    assert "the upstream is failing" in page
+    assert "No successful call for 5 minutes; the last failure: get_sms transport HTTP 500" in page
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    page = client.get("/operations/").content.decode()
+    assert "上游调用失败" in page and "5 分钟内没有成功的调用" in page
     assert 'href="/operations/"' in page
 
 

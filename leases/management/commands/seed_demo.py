@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import ApiCall, DeveloperAccount, Membership, Role
-from leases.models import Item, Lease, Message
+from leases.models import EndReason, Item, ItemStatus, Lease, Message, SendStatus
 
 BATCH = 5000
 ENDPOINTS = ["get_sms"] * 8 + ["get_numbers", "release", "verify", "details"]
@@ -82,8 +82,8 @@ class Command(BaseCommand):
                     item_id=f"{1000 + t}",
                     defaults={
                         "name": f"Demo item {t}",
-                        "status": "1",
-                        "type": str(t),
+                        "status": ItemStatus.NORMAL,
+                        "type": t,
                         "price_raw": "0.1",
                         "tiers": [{"price": "0.1", "low": 1, "high": None}],
                     },
@@ -105,7 +105,9 @@ class Command(BaseCommand):
             "phone",
             "user_id",
             "state",
+            "end_state",
             "end_reason",
+            "end_params",
             "leased_at",
             "received_at",
             "ended_at",
@@ -121,6 +123,7 @@ class Command(BaseCommand):
             "text",
             "digest",
             "status",
+            "status_msg",
             "candidates",
             "code",
             "created_at",
@@ -142,7 +145,9 @@ class Command(BaseCommand):
                         f"199{rng.randrange(10**8):08d}",
                         rng.choice(users).pk,
                         state,
-                        "demo",
+                        state,
+                        EndReason.OTHER,
+                        json.dumps({"text": "demo"}),
                         at,
                         at + timedelta(seconds=8) if code else None,
                         at + timedelta(seconds=30),
@@ -161,7 +166,8 @@ class Command(BaseCommand):
                             "in",
                             text,
                             hashlib.sha256(text.encode()).hexdigest(),
-                            "2",
+                            SendStatus.RECEIVED,
+                            "",
                             json.dumps([code]),
                             code,
                             at + timedelta(seconds=8),
