@@ -63,7 +63,7 @@ def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_GET
-def audit_raw(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def audit_raw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     call, _m = permissions.get_for_user(request.user, ApiCall.objects, pk)
     return render(request, "accounts/audit.html#raw", {"call": call})
 
@@ -96,7 +96,7 @@ def audit_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_POST
-def quota_refresh(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def quota_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A manager's "refresh now": the quota read from the upstream at once."""
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
@@ -114,7 +114,7 @@ def quota_refresh(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_GET
-def members(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def members(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
@@ -126,7 +126,7 @@ def members(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def member_update(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     membership, _m = permissions.get_for_user(
         request.user, Membership.objects.select_related("user", "account"), pk, Role.MANAGER
     )

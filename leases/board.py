@@ -96,7 +96,7 @@ def recent_mark(rows: list[Lease]) -> str:
 # -- the board -------------------------------------------------------------------------------------
 
 
-def _board(request: AuthenticatedHttpRequest, pk):
+def _board(request: AuthenticatedHttpRequest, pk: int):
     lease_request, membership = permissions.get_for_user(
         request.user, LeaseRequest.objects.select_related("item", "account", "user"), pk
     )
@@ -114,7 +114,7 @@ def _board(request: AuthenticatedHttpRequest, pk):
 
 
 @require_GET
-def board(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def board(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lease_request, membership, rows, hidden, now = _board(request, pk)
     live = any(r.state in HELD_STATES for r in rows)
     mark = f"{len(rows)}-{hidden}-{sum(r.version for r in rows)}"
@@ -140,7 +140,7 @@ def board(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def dismiss(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def dismiss(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take a finished number's code off this member's board and *Active* (a held number stays:
     it still has to be released)."""
     lease, _m = permissions.get_for_user(request.user, Lease.objects, pk)
@@ -155,7 +155,7 @@ def dismiss(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def board_release(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def board_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Release every number of this request that is still held (the codes stay on the board)."""
     lease_request, _m = permissions.get_for_user(
         request.user, LeaseRequest.objects, pk, Role.OPERATOR

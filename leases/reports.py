@@ -184,7 +184,7 @@ def items(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_POST
-def item_retire(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def item_retire(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A manager retires an item (or brings it back): not leasable, kept for the history."""
     item, _m = permissions.get_for_user(request.user, Item.objects, pk, Role.MANAGER)
     retire = request.POST.get("retire") != "0"
@@ -195,7 +195,7 @@ def item_retire(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def item_refresh(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def item_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     item, _m = permissions.get_for_user(
         request.user, Item.objects.select_related("account"), pk, Role.OPERATOR
     )

@@ -7,6 +7,7 @@ polled by the browser; they read the database only and never cause an upstream c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts import permissions
-from accounts.models import ApiCall, DeveloperAccount, Role
+from accounts.models import ApiCall, DeveloperAccount, Membership, Role
 from zhima_site.http import AuthenticatedHttpRequest
 
 from . import board, estimates, services
@@ -215,13 +216,15 @@ def item_info(request: AuthenticatedHttpRequest) -> HttpResponse:
 # -- one lease ------------------------------------------------------------------------------------
 
 
-def _lease(request, pk, role=Role.VIEWER):
+def _lease(
+    request: AuthenticatedHttpRequest, pk: int, role: str = Role.VIEWER
+) -> tuple[Lease, Membership]:
     lease, membership = permissions.get_for_user(request.user, LEASES, pk, role)
     return lease, membership
 
 
 @require_GET
-def detail(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lease, membership = _lease(request, pk)
     if _not_modified(request, str(lease.version)) and not lease.final:
         return HttpResponse(status=204)
@@ -242,7 +245,12 @@ def detail(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
     return render(request, "leases/detail.html", ctx)
 
 
-def _act(request, pk, action, ok_message):
+def _act(
+    request: AuthenticatedHttpRequest,
+    pk: int,
+    action: Callable[[Lease], Any],
+    ok_message: str | Callable[[Any], str],
+) -> HttpResponse:
     lease, _m = _lease(request, pk, Role.OPERATOR)
     try:
         result = action(lease)
@@ -255,7 +263,7 @@ def _act(request, pk, action, ok_message):
 
 
 @require_POST
-def release(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     def do(lease):
         counts = services.release(request.user, [lease])
         if counts.get("retry"):
@@ -269,7 +277,7 @@ def release(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def blacklist(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def blacklist(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         lease, _m = _lease(request, pk, Role.OPERATOR)
         return render(request, "leases/confirm_blacklist.html", {"lease": lease})
@@ -282,7 +290,7 @@ def blacklist(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def send(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = SendForm(request.POST)
     if not form.is_valid():
         lease, _m = _lease(request, pk, Role.OPERATOR)
@@ -301,7 +309,7 @@ def send(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def send_status(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def send_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -311,7 +319,7 @@ def send_status(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
 
 
 @require_POST
-def keep_waiting(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def keep_waiting(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -366,7 +374,7 @@ def release_selected(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def release_all(request: AuthenticatedHttpRequest, pk) -> HttpResponse:
+def release_all(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
