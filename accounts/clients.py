@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import ApiCall, DeveloperAccount, Outcome, Tally
+from .tokens import actor_name
 from .upstream.client import PENDING, AuditEvent, SessionStore, ZhimaClient
 
 
@@ -48,7 +49,7 @@ class CallContext:
 
     @classmethod
     def for_user(cls, user, **kw) -> CallContext:
-        return cls(actor=user.get_username(), user_id=user.pk, **kw)
+        return cls(actor=actor_name(user), user_id=user.pk, **kw)
 
     @classmethod
     def for_task(cls, name: str, **kw) -> CallContext:

@@ -25,7 +25,7 @@ from .errors import AmbiguousLease, ServiceError
 from .forms import LeaseForm, SendForm
 from .models import ACTIVE_STATES, HELD_STATES, Item, Lease, Message, held_rows
 
-LEASES = Lease.objects.select_related("item", "account", "user")
+LEASES = Lease.objects.select_related("item", "account", "user", "token")
 
 
 def _not_modified(request: HttpRequest, mark: str) -> bool:

@@ -41,7 +41,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "accounts.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "zhima_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -250,6 +250,13 @@ ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES = env_float("ZHIMA_UPSTREAM_FORCE_RELEASE_M
 # -- Operations ----------------------------------------------------------------------------------
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "127.0.0.1,::1")
+
+# -- The automation API (/api/v1/) -------------------------------------------------------------
+ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per token; 0: none
+# How often a web process's watcher looks for new messages for its long-polls (seconds);
+# with REDIS_URL it is told at once and looks only every second as a backstop.
+ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
+ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -17,7 +17,7 @@ from accounts.models import Tally
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from .. import codes
+from .. import codes, signals
 from ..models import ACTIVE_STATES, Lease, LeaseState, Message
 from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
 from .events import event
@@ -105,7 +105,7 @@ def _receive(lease_id: int, text: str, actor: str, now) -> int:
     ranked = codes.candidates(text, alphanumeric=item.code_alphanumeric, regex=item.code_regex)
     code = ranked[0].code if ranked else ""
     digest = hashlib.sha256(text.encode()).hexdigest()
-    _, created = Message.objects.get_or_create(
+    message, created = Message.objects.get_or_create(
         lease_id=lease_id,
         direction=Message.Direction.RECEIVED,
         digest=digest,
@@ -131,6 +131,7 @@ def _receive(lease_id: int, text: str, actor: str, now) -> int:
     if created:
         event(lease_id, "received", actor, code).save()
         log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
+        signals.send_on_commit(signals.message_received, lease_id=lease_id, message_id=message.pk)
     return int(created)
 
 
@@ -160,4 +161,5 @@ def _end(
         )
         if changed:
             event(lease_id, state, actor, reason).save()
+            signals.send_on_commit(signals.lease_ended, lease_id=lease_id, state=state)
     return changed
