@@ -6,6 +6,9 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
+# A tag is printable: no control characters (PostgreSQL refuses NUL in a text column).
+TAG = r"^[^\x00-\x1f\x7f]{0,100}$"
+
 
 class ErrorBody(Schema):
     code: str
@@ -48,7 +51,7 @@ class LeaseIn(Schema):
     area_code: str = Field("", max_length=6, pattern=r"^(\d{2,6})?$")
     carrier: str = Field("", pattern=r"^[123]?$")
     international: bool = False
-    tag: str = Field("", max_length=100)
+    tag: str = Field("", max_length=100, pattern=TAG)
 
 
 class MessageOut(Schema):
@@ -91,7 +94,7 @@ class CodeOut(Schema):
 
 
 class SendIn(Schema):
-    text: str = Field(..., min_length=1, max_length=500)
+    text: str = Field(..., min_length=1, max_length=500, pattern=r"^[^\x00]*$")
 
 
 class SendOut(Schema):

@@ -90,13 +90,16 @@ def _scoped_key(request, kind: str, raw: str) -> str:
 
 
 def _rate_limit(request) -> None:
-    """A fixed window per token: ``ZHIMA_API_LEASES_PER_MINUTE`` lease requests a minute."""
+    """``ZHIMA_API_LEASES_PER_MINUTE`` lease requests per token in a minute that starts with
+    the token's first request (in the shared cache, so every web process counts together)."""
     limit = settings.ZHIMA_API_LEASES_PER_MINUTE
     if limit <= 0:
         return
     now = time.time()
-    window = int(now // 60)
-    key = f"api-rate:{request.auth.api_token.pk}:{window}"
+    pk = request.auth.api_token.pk
+    cache.add(f"api-rate:{pk}", now, 60)
+    start = cache.get(f"api-rate:{pk}") or now
+    key = f"api-rate:{pk}:{start:.6f}"
     cache.add(key, 0, 61)
     try:
         n = cache.incr(key)
@@ -104,7 +107,7 @@ def _rate_limit(request) -> None:
         cache.set(key, 1, 61)
         n = 1
     if n > limit:
-        retry = max(1, math.ceil((window + 1) * 60 - now))
+        retry = max(1, math.ceil(start + 60 - now))
         raise ApiError(
             429,
             "rate_limited",
@@ -249,7 +252,9 @@ def create_lease(request, body: s.LeaseIn, idempotency_key: str | None = Idempot
 
 
 @api.get("/leases", response={200: s.LeasesOut, **ERRORS}, tags=["leases"])
-def list_leases(request, tag: str = Query("", max_length=100), state: str = Query("")):
+def list_leases(
+    request, tag: str = Query("", max_length=100, pattern=s.TAG), state: str = Query("")
+):
     """The member's leases (newest first, at most 500), by tag and state; ``state=active`` is
     every lease that still holds a number."""
     qs = LEASES.filter(user=request.auth, account__in=permissions.accounts_for(request.auth))
@@ -265,7 +270,7 @@ def list_leases(request, tag: str = Query("", max_length=100), state: str = Quer
 
 
 @api.post("/leases/release", response={200: s.ReleasedOut, **ERRORS}, tags=["leases"])
-def release_by_tag(request, tag: str = Query(..., min_length=1, max_length=100)):
+def release_by_tag(request, tag: str = Query(..., min_length=1, max_length=100, pattern=s.TAG)):
     """Release every number the member still holds under ``tag`` (a CI run's teardown)."""
     leases = list(
         LEASES.filter(user=request.auth, tag=tag, state__in=ACTIVE_STATES).filter(

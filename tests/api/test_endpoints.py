@@ -318,3 +318,14 @@ def test_lease_requests_record_tag_and_token(personas, items, api_for):
     lease(api_for(personas["member"], name="tk"), key="z", tag="tg")
     req = LeaseRequest.objects.get()
     assert req.tag == "tg" and req.token.name == "tk"
+
+
+def test_control_characters_are_bad_input_not_a_database_error(personas, items, api_for):
+    api = api_for(personas["member"])
+    assert api.get("/leases", tag="a\x00b").status_code == 400
+    assert api.post("/leases/release", tag="%00").status_code == 400
+    r = api.post("/leases", {"item": "1001", "tag": "a\x00b"}, key="nul")
+    assert r.status_code == 400
+    (one,) = lease(api, "1004", key="ok")
+    r = api.post(f"/leases/{one['id']}/send", {"text": "a\x00b"}, key="nul")
+    assert r.status_code == 400
