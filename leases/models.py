@@ -126,7 +126,7 @@ class LeaseRequest(models.Model):
     msg = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)  # when its outcome was known
-    tag = models.CharField(max_length=100, blank=True)
+    tag = models.CharField(max_length=100, blank=True, default="", db_default="")
     token = models.ForeignKey(
         ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -195,7 +195,7 @@ class Lease(models.Model):
     code = models.CharField(_("code"), max_length=32, blank=True)
     version = models.PositiveIntegerField(default=1)
     # Set by API clients to find and tear down what one CI run leased; the token it came by.
-    tag = models.CharField(_("tag"), max_length=100, blank=True)
+    tag = models.CharField(_("tag"), max_length=100, blank=True, default="", db_default="")
     token = models.ForeignKey(
         ApiToken,
         on_delete=models.SET_NULL,

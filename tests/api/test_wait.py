@@ -172,3 +172,57 @@ def test_a_stored_code_wakes_every_waiter_of_that_lease_quickly(
     # machine running the tests may be busy; bench/api_wait.py measures the real figure).
     stored = Message.objects.get(lease_id=one["id"]).created_at.timestamp()
     assert box["answered"] - stored < 1.0
+
+
+def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
+    personas, items, api_for, token
+):
+    """Through the project's ASGI application (what uvicorn serves): 30 concurrent waits
+    add no thread per request (the API's small database pool and asgiref's shared thread)."""
+    from zhima_site.asgi import application
+
+    api = api_for(personas["member"])
+    one = lease(api, "1001", "t")
+    auth = f"Bearer {token(personas['member'], name='asgi')}".encode()
+    path = f"/api/v1/leases/{one['id']}/code"
+
+    async def call(wait):
+        sent, out = [], []
+
+        async def receive():
+            if not sent:
+                sent.append(1)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(3600)  # the client stays connected
+
+        async def send(message):
+            out.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": f"wait={wait}".encode(),
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"authorization", auth)],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 80),
+        }
+        await application(scope, receive, send)
+        return out[0]["status"]
+
+    async def run():
+        await call(0)  # the pool and the shared thread exist from here on
+        before = threading.active_count()
+        tasks = [asyncio.ensure_future(call(1.5)) for _ in range(30)]
+        await asyncio.sleep(0.8)
+        during = threading.active_count()
+        return before, during, await asyncio.gather(*tasks)
+
+    before, during, statuses = asyncio.run(run())
+    assert statuses == [204] * 30
+    assert during - before < 5, (before, during)
