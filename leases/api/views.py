@@ -337,7 +337,7 @@ async def wait_code(
     request,
     lease_id: int,
     wait: float = Query(0, ge=0, le=120, description="Seconds to hold the request (≤ 120)"),
-    after: int = Query(0, ge=0, description="Only a message with a greater id"),
+    after: int = Query(0, ge=0, le=2**63 - 1, description="Only a message with a greater id"),
 ):
     """Long-poll for the first received message newer than ``after``: 200 as soon as one is
     stored, 204 when ``wait`` seconds pass, 410 when the lease has ended without one. Pass

@@ -99,6 +99,7 @@ def test_wait_rejects_bad_parameters_and_other_members_leases(personas, items, a
     assert api.get(url, wait=121).status_code == 400
     assert api.get(url, wait=-1).status_code == 400
     assert api.get(url, after="x").status_code == 400
+    assert api.get(url, after=10**30).status_code == 400
     assert api_for(personas["outsider"]).get(url).status_code == 404
     assert api.get("/leases/999999/code").status_code == 404
 
