@@ -6,7 +6,10 @@ webhooks can hang their deliveries on them. A receiver that fails is logged and 
 or delays the write.
 
 - ``message_received``: ``lease_id``, ``message_id`` — a new SMS was stored for the lease.
-- ``lease_ended``: ``lease_id``, ``state`` — the lease reached a final state.
+- ``lease_ended``: ``lease_id``, ``state`` — the lease reached a final state. Sent so far where
+  a poll ends a lease without a release (``polling._end``); the other ends (``releasing``,
+  ``actions``, release all) still need their one line each. The API's long-polls do not rely
+  on it: they learn of every end from the ``LeaseEvent`` row each end writes.
 """
 
 from __future__ import annotations
