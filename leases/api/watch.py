@@ -119,7 +119,9 @@ def publish(sender=None, lease_id: int = 0, **kwargs) -> None:
     import redis
 
     if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        _redis = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
     _redis.publish(channel(), str(lease_id))
 
 

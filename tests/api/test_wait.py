@@ -227,3 +227,50 @@ def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
     before, during, statuses = asyncio.run(run())
     assert statuses == [204] * 30
     assert during - before < 5, (before, during)
+
+
+def test_the_poller_announces_each_stored_message_after_its_commit(personas, items, api_for, sim):
+    from leases.signals import message_received
+
+    seen = []
+
+    def receiver(sender, lease_id, message_id, **kw):
+        seen.append((lease_id, message_id, Message.objects.filter(pk=message_id).exists()))
+
+    message_received.connect(receiver)
+    try:
+        one = lease(api_for(personas["member"]), "1005", "sig")
+        sim.deliver(one["phone"], "验证码 5150")
+        poll_once()
+    finally:
+        message_received.disconnect(receiver)
+    stored = Message.objects.get(lease_id=one["id"])
+    assert seen == [(one["id"], stored.pk, True)]
+
+
+@pytest.mark.skipif("not __import__('django.conf').conf.settings.REDIS_URL")
+def test_with_redis_a_published_message_wakes_its_waiter_at_once(
+    personas, items, api_for, settings
+):
+    """The backstop query is made slow here: only the poller's publication can be in time."""
+    from leases.api.watch import publish
+
+    settings.ZHIMA_API_WATCH_INTERVAL = 30
+    api = api_for(personas["member"])
+    one = lease(api, "1005", "redis")
+    answers = {}
+
+    def waiting():
+        answers["r"] = api.get(f"/leases/{one['id']}/code", wait=6)
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(1.5)  # subscribed by now
+    Message.objects.create(
+        lease_id=one["id"], direction="in", text="验证码 9", digest="x", code="9"
+    )
+    sent = time.monotonic()
+    publish(lease_id=one["id"])
+    t.join(8)
+    assert answers["r"].status_code == 200 and answers["r"].json()["code"] == "9"
+    assert time.monotonic() - sent < 2
