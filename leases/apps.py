@@ -12,3 +12,11 @@ class LeasesConfig(AppConfig):
         from .tasks import on_worker_start
 
         post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")
+
+        from django.conf import settings
+
+        if settings.REDIS_URL:
+            from .api.watch import publish
+            from .signals import message_received
+
+            message_received.connect(publish, dispatch_uid="zhima-api-publish")
