@@ -17,6 +17,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 from ..errors import ServiceError, upstream_error
 from ..models import ACTIVE_STATES, Lease, LeaseState, Message
 from ..rules import NOT_LEASED, in_flight
+from ..webhooks import LEASE_ENDED, emit
 from .events import event
 
 
@@ -64,6 +65,7 @@ def _finish(lease_id: int, state: str, actor: str, reason: str) -> None:
         version=F("version") + 1,
     )
     event(lease_id, state, actor, reason).save()
+    emit(LEASE_ENDED, lease_id)
 
 
 def keep_waiting(user, lease: Lease) -> None:

@@ -20,6 +20,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 from .. import codes
 from ..models import ACTIVE_STATES, Lease, LeaseState, Message
 from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
+from ..webhooks import CODE_RECEIVED, LEASE_ENDED, emit
 from .events import event
 from .releasing import queue_release
 
@@ -129,6 +130,7 @@ def _receive(lease_id: int, text: str, actor: str, now) -> int:
         wait = timedelta(seconds=item.wait_limit_seconds)
         Lease.objects.filter(pk=lease_id).update(wait_deadline=now + wait)
     if created:
+        emit(CODE_RECEIVED, lease_id, digest=digest)
         event(lease_id, "received", actor, code).save()
         log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
     return int(created)
@@ -159,5 +161,6 @@ def _end(
             version=F("version") + 1,
         )
         if changed:
+            emit(LEASE_ENDED, lease_id)
             event(lease_id, state, actor, reason).save()
     return changed

@@ -19,6 +19,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 from ..errors import upstream_error
 from ..models import ACTIVE_STATES, HELD_STATES, Lease, LeaseEvent, LeaseState
 from ..rules import NOT_LEASED, in_flight, poll_interval
+from ..webhooks import LEASE_ENDED, emit
 from .events import event
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def release_due(ctx: CallContext, ids=None, limit: int = 500) -> dict[str, int]:
                 version=F("version") + 1,
             )
             if done:
+                emit(LEASE_ENDED, lease.pk)
                 event(lease.pk, state, ctx.actor, reason + note).save()
                 counts[state] += 1
                 counts[f"released|{kind}"] += 1
@@ -186,4 +188,5 @@ def release_all(user, account: DeveloperAccount) -> int:
         version=F("version") + 1,
     )
     LeaseEvent.objects.bulk_create([event(i, LeaseState.RELEASED, ctx.actor, reason) for i in ids])
+    emit(LEASE_ENDED, ids)
     return len(ids)
