@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from .conftest import run_pytest
 from .fake_api import TOKEN, FakeApi
+from .pipkit import run_pytest
 
 INNER = """
 import os
