@@ -55,3 +55,21 @@ def test_bad_input_is_one_clear_error(account, args):
     with pytest.raises(CommandError):
         run(*args)
     assert not Webhook.objects.exists()
+
+
+def test_rotate_keys_re_encrypts_the_secrets_under_the_newest_key(account, monkeypatch):
+    from cryptography.fernet import Fernet, MultiFernet
+    from django.conf import settings
+
+    from accounts import crypto
+
+    run("add", "Sandbox", "https://ci.example.com/h", "--secret", SECRET)
+    old_token = Webhook.objects.get().secret_encrypted
+    old = [Fernet(k.encode()) for k in settings.ZHIMA_FIELD_KEYS]
+    new = Fernet(Fernet.generate_key())
+    monkeypatch.setattr(crypto, "fernet", lambda: MultiFernet([new, *old]))
+    assert "1 webhook secret(s)" in run("rotate-keys")
+    hook = Webhook.objects.get()
+    assert hook.secret_encrypted != old_token
+    monkeypatch.setattr(crypto, "fernet", lambda: MultiFernet([new]))  # the old key retired
+    assert hook.get_secret() == SECRET

@@ -3,6 +3,7 @@
     python manage.py webhook add ACCOUNT URL [--secret SECRET] [--events lease.code_received …]
     python manage.py webhook list [ACCOUNT]
     python manage.py webhook remove ID
+    python manage.py webhook rotate-keys     # after rotate_keys: the secrets too
 
 A secret given on the command line is not printed back; without one a new secret is
 generated and printed once, alone on the last line.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from accounts import crypto
 from accounts.models import DeveloperAccount
 from leases import webhooks
 from leases.models import Webhook, WebhookDelivery
@@ -33,9 +36,10 @@ class Command(BaseCommand):
         ls.add_argument("account", nargs="?", default="")
         rm = sub.add_parser("remove", help="remove a webhook and its delivery log")
         rm.add_argument("id", type=int)
+        sub.add_parser("rotate-keys", help="re-encrypt every secret under the newest key")
 
     def handle(self, *args, verb: str, **opts):
-        return getattr(self, f"_{verb}")(**opts) or None
+        return getattr(self, "_" + verb.replace("-", "_"))(**opts) or None
 
     def _add(self, account: str, url: str, secret: str, events: list[str], **_):
         acc = DeveloperAccount.objects.filter(name=account).first()
@@ -70,3 +74,18 @@ class Command(BaseCommand):
         if not deleted:
             raise CommandError(f"no webhook {id}")
         self.stdout.write(f"webhook {id} removed")
+
+    def _rotate_keys(self, **_):
+        done = 0
+        with transaction.atomic():
+            for hook in Webhook.objects.select_for_update():
+                try:
+                    token = crypto.rotate(hook.secret_encrypted)
+                except crypto.SecretUnreadable:
+                    raise CommandError(
+                        f"the secret of webhook {hook.pk} cannot be decrypted with any "
+                        "configured key; nothing was changed"
+                    ) from None
+                Webhook.objects.filter(pk=hook.pk).update(secret_encrypted=token)
+                done += 1
+        self.stdout.write(f"Re-encrypted {done} webhook secret(s) under the newest key.")
