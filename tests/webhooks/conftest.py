@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -79,8 +80,8 @@ def receiver():
         r.server.server_close()
 
 
-@pytest.fixture
-def sync_tasks(monkeypatch):
+@contextlib.contextmanager
+def django_q_sync():
     """django-q2's own sync mode: ``async_task`` runs the task in this process at once, as a
     cluster worker would (tests need no cluster running). Sync mode "spawns" a worker per
     task, so the console's start-the-pollers hook on spawn is disconnected meanwhile."""
@@ -89,10 +90,19 @@ def sync_tasks(monkeypatch):
 
     from leases.tasks import on_worker_start
 
-    monkeypatch.setattr(Conf, "SYNC", True)
-    post_spawn.disconnect(dispatch_uid="zhima-pollers-on-spawn")
-    yield
-    post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Conf, "SYNC", True)
+        post_spawn.disconnect(dispatch_uid="zhima-pollers-on-spawn")
+        try:
+            yield
+        finally:
+            post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")
+
+
+@pytest.fixture
+def sync_tasks():
+    with django_q_sync():
+        yield
 
 
 @pytest.fixture

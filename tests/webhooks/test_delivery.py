@@ -15,7 +15,7 @@ from leases import services, webhooks
 from leases.models import Lease, LeaseState, Webhook, WebhookDelivery
 from leases.poller import Poller
 
-from .conftest import SECRET, verify
+from .conftest import SECRET, django_q_sync, verify
 
 
 def lease_one(personas, item, key):
@@ -219,3 +219,26 @@ def test_the_url_must_be_http_and_the_secret_is_stored_encrypted(account, caplog
     assert row.events == ["lease.code_received", "lease.ended"]
     assert row.shown_url == "https://u:***@example.com/x"
     assert secret not in caplog.text and "pw@" not in caplog.text
+
+
+def test_a_broker_failure_never_fails_the_poller_and_the_sweep_catches_up(
+    personas, items, sim, fast, receiver, hook, monkeypatch, django_capture_on_commit_callbacks
+):
+    import django_q.tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    one = lease_one(personas, items["1003"], "wh-7")
+    sim.deliver(one.phone, "您的验证码是 775533")
+    with django_capture_on_commit_callbacks(execute=True):
+        Poller(run_seconds=1.2).run()  # must not raise
+    one.refresh_from_db()
+    assert one.state == LeaseState.RECEIVED and one.code == "775533"
+    d = WebhookDelivery.objects.get()
+    assert d.state == "pending" and d.attempts == 0 and receiver.requests == []
+    monkeypatch.undo()  # the broker is back; the every-minute retry finds the delivery due
+    with django_q_sync():
+        assert webhooks.retry_due() == [d.pk]
+    assert [r["json"]["data"]["message"]["code"] for r in receiver.requests] == ["775533"]
