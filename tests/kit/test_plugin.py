@@ -129,6 +129,15 @@ def test_a_lost_answer_is_asked_again_with_the_same_key_and_leases_once(kit_site
     assert posts[0]["headers"]["Idempotency-Key"] == posts[1]["headers"]["Idempotency-Key"]
 
 
+def test_a_rerun_of_the_same_test_in_the_same_run_gets_a_new_number(kit_site, tmp_path, fake):
+    src = inner(tmp_path, source="def test_one(zhima_number):\n    assert zhima_number.id\n")
+    for _ in range(2):  # a retried CI job: the same ZHIMA_RUN_ID, the same test
+        assert "1 passed" in run_pytest(kit_site, src, env(fake)).stdout
+    keys = [q["headers"]["Idempotency-Key"] for q in fake.requests if q["path"] == "/api/v1/leases"]
+    assert len(set(keys)) == 2 and len(fake.leases) == 2
+    assert {lease["state"] for lease in fake.leases.values()} == {"released"}
+
+
 def test_missing_configuration_is_one_clear_error(kit_site, tmp_path, fake):
     src = "def test_one(zhima_number):\n    pass\n"
     r = run_pytest(kit_site, inner(tmp_path, source=src), env(fake, ZHIMA_API_TOKEN=""))

@@ -13,6 +13,8 @@ import pytest
 from .client import ZhimaApi, ZhimaApiError
 
 TAG_MAX = 100  # the API's limit
+_SESSION = secrets.token_hex(8)  # this pytest process
+_attempts: dict[str, int] = {}
 
 
 def pytest_configure(config):
@@ -68,9 +70,11 @@ def zhima_number(request, zhima_api, zhima_run_id):
         pytest.fail("zhima_number needs ZHIMA_ITEM (or @pytest.mark.zhima(item=…))", pytrace=False)
     opts.setdefault("account", os.environ.get("ZHIMA_ACCOUNT") or None)
     nodeid = request.node.nodeid
-    # The same run and test give the same key: a request repeated after a lost answer (or
-    # the test's own retry within this run) gets the first lease back, never a second one.
-    key = hashlib.sha256(f"{zhima_run_id}\n{nodeid}".encode()).hexdigest()[:40]
+    # One key per lease this session asks for: a request repeated after a lost answer (the
+    # client's own retry) gets the first lease back, never a second number; a rerun of the
+    # test (pytest-rerunfailures, a retried CI job) is a new attempt and a new number.
+    attempt = _attempts[nodeid] = _attempts.get(nodeid, 0) + 1
+    key = hashlib.sha256(f"{_SESSION}\n{nodeid}\n{attempt}".encode()).hexdigest()[:40]
     number = zhima_api.lease(item, key=key, tag=make_tag(zhima_run_id, nodeid), **opts)
     request.node.user_properties.append(("zhima_lease", number.id))
     request.node.user_properties.append(("zhima_phone", number.phone))
