@@ -31,6 +31,10 @@ def objects(account):
         "leases-send-status": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-keep-waiting": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-release-all": lambda: account.pk,
+        "leases-webhooks": lambda: account.pk,
+        "leases-webhook-toggle": lambda: webhook_delivery(account).webhook_id,
+        "leases-webhook-remove": lambda: webhook_delivery(account).webhook_id,
+        "leases-webhook-redeliver": lambda: webhook_delivery(account).pk,
         "leases-item-refresh": lambda: Item.objects.filter(account=account).first().pk,
         "leases-dismiss": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-board": lambda: LeaseRequest.objects.filter(account=account).first().pk,
@@ -161,3 +165,21 @@ def test_ids_of_any_size_are_404(client, world):
     assert r.status_code < 500
     r = client.post(reverse("leases-new"), {"item": HUGE_IDS[0], "quantity": "1"})
     assert r.status_code < 500
+
+
+def webhook_delivery(account):
+    """A webhook of ``account`` with one failed delivery (made again if the crawl removed it)."""
+    from leases.models import Webhook, WebhookDelivery
+
+    hook = Webhook.objects.filter(account=account).first()
+    if hook is None:
+        hook = Webhook(account=account, url="https://hooks.example/x", events=["lease.ended"])
+        hook.set_secret("crawl-secret-0123456789")
+        hook.save()
+    d, _ = WebhookDelivery.objects.get_or_create(
+        webhook=hook,
+        event="lease.ended",
+        subject="lease:1",
+        defaults={"event_id": "evt_crawl", "body": "{}", "state": "failed"},
+    )
+    return d
