@@ -26,6 +26,7 @@ from django.utils import timezone
 from . import alerts
 from .crypto import SecretUnreadable
 from .models import AlertKind, ApiCall, DeveloperAccount, Outcome, Tally
+from .tokens import actor_name
 from .upstream.client import PENDING, AuditEvent, SessionStore, UpstreamError, ZhimaClient
 
 
@@ -66,7 +67,7 @@ class CallContext:
 
     @classmethod
     def for_user(cls, user, **kw) -> CallContext:
-        return cls(actor=user.get_username(), user_id=user.pk, **kw)
+        return cls(actor=actor_name(user), user_id=user.pk, **kw)
 
     @classmethod
     def for_task(cls, name: str, **kw) -> CallContext:

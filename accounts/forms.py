@@ -67,6 +67,7 @@ class AuditFilter(AccountFilter):
         label=_("Outcome"), required=False, choices=[("", _("all")), *Outcome.choices]
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
+    token = forms.CharField(label=_("API token"), required=False, max_length=80)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
 
 
@@ -110,3 +111,45 @@ class MembershipForm(forms.ModelForm):
             if not others.exclude(pk=m.pk).exists():
                 raise forms.ValidationError(_("The account's last manager keeps that role."))
         return role
+
+
+class TokenForm(forms.Form):
+    """A new API token: a name, an optional expiry, optionally fewer accounts, read-only."""
+
+    name = forms.CharField(label=_("Name"), max_length=80, help_text=_("e.g. nightly-ci"))
+    expires = forms.DateField(
+        label=_("Expires on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: never."),
+    )
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=DeveloperAccount.objects.none(),
+        required=False,
+        label=_("Only these accounts"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every account you are a member of."),
+    )
+    read_only = forms.BooleanField(
+        label=_("Read-only"), required=False, help_text=_("May read leases but not lease or act.")
+    )
+
+    def __init__(self, *args, accounts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelMultipleChoiceField, self.fields["accounts"]).queryset = (
+            accounts if accounts is not None else DeveloperAccount.objects.none()
+        )
+
+    def clean_name(self):
+        value = self.cleaned_data["name"].strip()
+        if not value:
+            raise forms.ValidationError(_("A name is required."))
+        return value
+
+    def clean_expires(self):
+        from django.utils import timezone
+
+        value = self.cleaned_data["expires"]
+        if value and value <= timezone.localdate():
+            raise forms.ValidationError(_("The expiry date must be in the future."))
+        return value

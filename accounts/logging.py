@@ -17,6 +17,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
 from accounts.upstream.redact import redact
 from zhima_site.clientip import client_ip as resolve_client_ip
 
@@ -27,17 +29,37 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestIdMiddleware:
+    # Async-capable, so that an ASGI server's long-polls do not run on a thread (see
+    # ``zhima_site.middleware``).
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
-    def __call__(self, request):
+    def _start(self, request) -> str:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         # Not reset on the way out: Django logs the response ("Not Found: …") after the
         # middleware returns; the next request on this thread sets its own id.
         request_id.set(rid)
         client_ip.set(resolve_client_ip(request) or "-")
+        return rid
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
+        rid = self._start(request)
         response = self.get_response(request)
+        response["X-Request-ID"] = rid
+        return response
+
+    async def __acall__(self, request):
+        rid = self._start(request)
+        response = await self.get_response(request)
         response["X-Request-ID"] = rid
         return response
 

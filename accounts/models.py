@@ -270,3 +270,44 @@ class Alert(models.Model):
             return AlertKind(self.kind).detail % values
         except (TypeError, ValueError):
             return self.message
+
+
+class ApiToken(models.Model):
+    """A member's API token: acts with the member's roles and budgets, optionally narrowed to
+    some developer accounts and to reading. Only a SHA-256 of the token is stored (it is 256
+    random bits, so a slow hash would add nothing); the token itself is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=80)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False)  # shown to tell tokens apart
+    accounts = models.ManyToManyField(
+        DeveloperAccount,
+        blank=True,
+        related_name="+",
+        verbose_name=_("developer accounts"),
+        help_text=_("None: every account of the member."),
+    )
+    read_only = models.BooleanField(_("read-only"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    # Set by ``tokens.authenticate`` on the token a request acts through (not a column).
+    account_ids: list[int]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )

@@ -5,6 +5,10 @@ role decides: viewer (reads), operator (leases, releases, sends, blacklists), ma
 release all). An object of an account the user is not a member of does not exist for them
 (404); an action above their role is forbidden (403). Views, fragments, actions and services
 all go through these functions.
+
+A member acting through an API token (``user.api_token``, see ``accounts.tokens``) has the same
+roles, narrowed by the token: only its accounts when it names some, and viewer at most when it
+is read-only.
 """
 
 from __future__ import annotations
@@ -42,13 +46,27 @@ class SystemActor:
 type Actor = User | AnonymousUser | SystemActor
 
 
+def _narrow(user: User, qs: QuerySet[Membership]) -> QuerySet[Membership]:
+    token = getattr(user, "api_token", None)
+    if token is not None and token.account_ids:
+        qs = qs.filter(account_id__in=token.account_ids)
+    return qs
+
+
+def _read_only(user: User | AnonymousUser, role: str) -> bool:
+    token = getattr(user, "api_token", None)
+    return token is not None and token.read_only and role != Role.VIEWER
+
+
 def memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("account")
+    return _narrow(user, Membership.objects.filter(user=user).select_related("account"))
 
 
 def account_ids(user: User | AnonymousUser, role: str = Role.VIEWER) -> list[int]:
+    if _read_only(user, role):
+        return []
     return [m.account_id for m in memberships(user) if m.allows(role)]
 
 
@@ -77,7 +95,7 @@ def manages_any(user: User | AnonymousUser) -> bool:
 def membership(user: User | AnonymousUser, account_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None
-    return Membership.objects.filter(user=user, account_id=account_id).first()
+    return _narrow(user, Membership.objects.filter(user=user, account_id=account_id)).first()
 
 
 def require(user: Actor, account_id: int, role: str = Role.VIEWER) -> Membership:
@@ -87,6 +105,8 @@ def require(user: Actor, account_id: int, role: str = Role.VIEWER) -> Membership
     m = membership(user, account_id)
     if m is None:
         raise Http404("No such developer account")
+    if _read_only(user, role):
+        raise PermissionDenied("This token is read-only")
     if not m.allows(role):
         raise PermissionDenied("Your role on this account does not allow this")
     return m

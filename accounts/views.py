@@ -1,25 +1,27 @@
 """The audit log: every upstream call of the user's accounts; self-service: the quota's
-"refresh now", members' roles and budgets set by the account's managers."""
+"refresh now", members' roles and budgets set by the account's managers; the member's API
+tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
-from . import permissions, quota
+from . import permissions, quota, tokens
 from .clients import CallContext
 from .crypto import SecretUnreadable
-from .forms import AuditFilter, MembershipForm
-from .models import ApiCall, DeveloperAccount, Membership, Role
+from .forms import AuditFilter, MembershipForm, TokenForm
+from .models import ApiCall, ApiToken, DeveloperAccount, Membership, Role
 from .upstream.client import UpstreamError
 
 
@@ -32,6 +34,8 @@ def filtered_calls(request: AuthenticatedHttpRequest):
         for field in ("account", "endpoint", "outcome", "actor", "phone"):
             if d[field]:
                 qs = qs.filter(**{field: d[field]})
+        if d["token"]:  # the actor of a call made through a token is "member · token"
+            qs = qs.filter(actor__endswith=f" · {d['token']}")
         tz = timezone.get_current_timezone()
         if d["since"]:
             qs = qs.filter(created_at__gte=datetime.combine(d["since"], time.min, tzinfo=tz))
@@ -146,3 +150,47 @@ def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     ]
     ctx = {"account": account, "rows": rows}
     return render(request, "accounts/members.html", ctx, status=400)
+
+
+# -- API tokens ----------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The member's own tokens; a new one is shown once, in this response only."""
+    accounts = DeveloperAccount.objects.filter(memberships__user=request.user)
+    form = TokenForm(request.POST or None, accounts=accounts)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        expires = None
+        if d["expires"]:
+            tz = timezone.get_current_timezone()
+            expires = datetime.combine(d["expires"], time.min, tzinfo=tz)
+        token, raw = tokens.issue(
+            request.user,
+            d["name"],
+            expires_at=expires,
+            read_only=d["read_only"],
+            accounts=list(d["accounts"]),
+        )
+        created = {"token": token, "raw": raw}
+        form = TokenForm(accounts=accounts)
+    rows = ApiToken.objects.filter(user=request.user).prefetch_related("accounts")
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"form": form, "rows": rows, "created": created, "now": timezone.now()},
+    )
+
+
+@require_POST
+def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    token = ApiToken.objects.filter(pk=pk if str(pk).isdigit() else 0, user=request.user).first()
+    if token is None:
+        raise Http404("No such token")
+    if token.revoked_at is None:
+        ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+        messages.success(request, _("Token %(n)s revoked.") % {"n": token.name})
+    return redirect("accounts-tokens")

@@ -12,3 +12,19 @@ class LeasesConfig(AppConfig):
         from .tasks import on_worker_start
 
         post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")
+
+        from . import signals, webhooks
+
+        # Webhook deliveries hang on what the services announce after each commit.
+        signals.message_received.connect(
+            webhooks.on_message_received, dispatch_uid="zhima-webhooks-message"
+        )
+        signals.lease_ended.connect(webhooks.on_lease_ended, dispatch_uid="zhima-webhooks-end")
+
+        from django.conf import settings
+
+        if settings.REDIS_URL:
+            from .api.watch import publish
+            from .signals import message_received
+
+            message_received.connect(publish, dispatch_uid="zhima-api-publish")

@@ -158,6 +158,8 @@ class SendForm(forms.Form):
 class HistoryFilter(AccountFilter):
     item = forms.CharField(label=_("Item id"), required=False, max_length=32)
     member = forms.CharField(label=_("Member"), required=False, max_length=150)
+    tag = forms.CharField(label=_("Tag"), required=False, max_length=100)
+    token = forms.CharField(label=_("API token"), required=False, max_length=80)
     state = forms.ChoiceField(
         label=_("State"), required=False, choices=[("", _("all")), *LeaseState.choices]
     )

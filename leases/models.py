@@ -13,7 +13,7 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import DeveloperAccount
+from accounts.models import ApiToken, DeveloperAccount
 from accounts.upstream import wire
 
 from .choices import (
@@ -163,6 +163,10 @@ class LeaseRequest(models.Model):
     # reserved under the membership's lock before the lease call, zero once the leases carry
     # their cost (or nothing was leased); an ambiguous request keeps its worst case.
     reserved = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
+    tag = models.CharField(max_length=100, blank=True, default="", db_default="")
+    token = models.ForeignKey(
+        ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         indexes = [
@@ -295,6 +299,16 @@ class Lease(models.Model):
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     code = models.CharField(_("code"), max_length=32, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Set by API clients to find and tear down what one CI run leased; the token it came by.
+    tag = models.CharField(_("tag"), max_length=100, blank=True, default="", db_default="")
+    token = models.ForeignKey(
+        ApiToken,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leases",
+        verbose_name=_("API token"),
+    )
 
     objects = LeaseQuerySet.as_manager()
 
@@ -311,6 +325,7 @@ class Lease(models.Model):
             # History filters by state or by item, newest first, without a sort.
             models.Index(fields=["state", "-leased_at", "-id"], name="lease_state_time"),
             models.Index(fields=["item", "-leased_at", "-id"], name="lease_item_time"),
+            models.Index(fields=["tag", "-leased_at", "-id"], name="lease_tag_time"),
         ]
         verbose_name = _("lease")
         verbose_name_plural = _("leases")
@@ -417,3 +432,6 @@ class PollerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"poller slot {self.slot}"
+
+
+from .models_webhooks import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401

@@ -52,6 +52,10 @@ def filtered_leases(request: AuthenticatedHttpRequest):
             qs = qs.filter(item__item_id=d["item"])
         if d["member"]:
             qs = qs.filter(user__username=d["member"])
+        if d["tag"]:
+            qs = qs.filter(tag=d["tag"])
+        if d["token"]:
+            qs = qs.filter(token__name=d["token"])
         if d["state"]:
             qs = qs.filter(state=d["state"])
         since, until = _day_bounds(form)
@@ -77,7 +81,9 @@ def search_q(q: str) -> Q:
 def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = filtered_leases(request)
     rows, nxt = page(
-        qs.select_related("item", "account", "user"), "leased_at", request.GET.get("cursor")
+        qs.select_related("item", "account", "user", "token"),
+        "leased_at",
+        request.GET.get("cursor"),
     )
     query = request.GET.copy()
     query.pop("cursor", None)
@@ -98,6 +104,8 @@ HISTORY_COLUMNS = [
     ("item", "item__name"),
     ("phone", "phone"),
     ("member", "user__username"),
+    ("token", "token__name"),
+    ("tag", "tag"),
     ("state", "state"),
     ("code", "code"),
     ("cost", "cost"),

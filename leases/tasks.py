@@ -156,3 +156,23 @@ def ensure_schedules() -> None:
                 "repeats": -1,
             },
         )
+
+
+# -- Webhooks (``leases.webhooks``) ------------------------------------------------------------
+
+
+def deliver_webhook(delivery_id: int) -> str:
+    """One POST of one webhook delivery, when it is due."""
+    from . import webhooks
+
+    return webhooks.deliver(delivery_id)
+
+
+def retry_webhooks() -> list[int]:
+    """Every minute: enqueue the webhook deliveries due for a retry."""
+    from . import webhooks
+
+    return webhooks.retry_due()
+
+
+SCHEDULES["zhima-webhooks"] = ("leases.tasks.retry_webhooks", 1)

@@ -26,3 +26,16 @@ urlpatterns = [
     path("items/<int:pk>/refresh/", reports.item_refresh, name="leases-item-refresh"),
     path("items/<int:pk>/retire/", reports.item_retire, name="leases-item-retire"),
 ]
+
+from . import webhook_views  # noqa: E402
+
+urlpatterns += [
+    path("accounts/<str:pk>/webhooks/", webhook_views.webhooks_page, name="leases-webhooks"),
+    path("webhooks/<str:pk>/toggle/", webhook_views.webhook_toggle, name="leases-webhook-toggle"),
+    path("webhooks/<str:pk>/remove/", webhook_views.webhook_remove, name="leases-webhook-remove"),
+    path(
+        "webhooks/deliveries/<str:pk>/redeliver/",
+        webhook_views.webhook_redeliver,
+        name="leases-webhook-redeliver",
+    ),
+]

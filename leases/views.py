@@ -29,7 +29,7 @@ from .errors import ServiceError
 from .forms import LeaseForm, SendForm
 from .models import Item, Lease, LeaseRequest, Message, held_rows
 
-LEASES = Lease.objects.select_related("item", "account", "user")
+LEASES = Lease.objects.select_related("item", "account", "user", "token")
 
 
 def _not_modified(request: AuthenticatedHttpRequest, mark: str) -> bool:

@@ -57,7 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "accounts.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "zhima_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -303,6 +303,13 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # address (TRUSTED_PROXIES). Empty by default, and an empty variable means empty: behind a
 # local proxy every request comes from loopback.
 METRICS_ALLOW_IPS = env_networks("METRICS_ALLOW_IPS")
+
+# -- The automation API (/api/v1/) -------------------------------------------------------------
+ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per token; 0: none
+# How often a web process's watcher looks for new messages for its long-polls (seconds);
+# with REDIS_URL it is told at once and looks only every second as a backstop.
+ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
+ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_PATH, admin.site.urls),
+    path("", include("leases.api.urls")),
     path("", include("accounts.urls")),
     path("", include("leases.urls")),
 ]

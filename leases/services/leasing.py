@@ -38,6 +38,7 @@ def lease_numbers(
     area_code: str = "",
     international: bool = False,
     phone: str = "",
+    tag: str = "",
 ) -> LeaseRequest:
     """Lease numbers once per ``key``: a repeated key returns the first request's row.
 
@@ -77,6 +78,8 @@ def lease_numbers(
                 user_id=user.pk,
                 quantity=quantity,
                 params=params,
+                tag=tag,
+                token=getattr(user, "api_token", None),
             )
     except IntegrityError:
         return LeaseRequest.objects.get(key=key)
@@ -138,6 +141,8 @@ def _record_leases(
                 wait_deadline=now + wait,
                 release_deadline=Lease.deadline_from(now),
                 cost=cost,
+                tag=req.tag,
+                token_id=req.token_id,
             )
             for number, cost in zip(numbers, costs, strict=False)
         ]

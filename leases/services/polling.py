@@ -18,7 +18,7 @@ from accounts.models import Tally
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
-from .. import codes
+from .. import codes, signals
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
 from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
 from .events import event
@@ -112,7 +112,7 @@ def _receive(lease_id: int, text: str, actor: str, now: datetime) -> bool:
     ranked = codes.candidates(text, alphanumeric=item.code_alphanumeric, regex=item.code_regex)
     code = ranked[0].code if ranked else ""
     digest = hashlib.sha256(text.encode()).hexdigest()
-    _, created = Message.objects.get_or_create(
+    message, created = Message.objects.get_or_create(
         lease_id=lease_id,
         direction=Message.Direction.RECEIVED,
         digest=digest,
@@ -141,6 +141,7 @@ def _receive(lease_id: int, text: str, actor: str, now: datetime) -> bool:
     )
     if not moved:  # released meanwhile: the SMS is kept and shown all the same
         event(lease_id, EventKind.RECEIVED, actor, code).save()
+    signals.send_on_commit(signals.message_received, lease_id=lease_id, message_id=message.pk)
     log.info("SMS received, code %s", code or "-", extra={"lease_id": lease_id})
     return True
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from .. import signals
 from ..choices import FINAL_STATES, LeaseState
 from ..models import Lease, LeaseEvent
 from .events import event
@@ -67,6 +68,9 @@ def transition(
             LeaseEvent.objects.bulk_create(
                 [event(i, event_kind, actor, detail, reason or "", params) for i in ids]
             )
+    if to in FINAL_STATES:  # every end of a lease passes here
+        for i in ids:
+            signals.send_on_commit(signals.lease_ended, lease_id=i, state=str(to))
     return ids
 
 

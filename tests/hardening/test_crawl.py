@@ -6,8 +6,9 @@ parameters, as the owner, a member and an outsider — no 5xx anywhere, and the 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts import tokens
 from accounts.clients import client_for
-from accounts.models import ApiCall, Membership
+from accounts.models import ApiCall, ApiToken, Membership
 from leases import services
 from leases.models import Item, Lease, LeaseRequest
 
@@ -16,7 +17,8 @@ BAD_QUERY = (
     "?cursor=garbage&since=2026-13-45&until=x&account=999&item=%27&member=%00"
     "&state=zzz&q=%25&v=x&days=-5&endpoint=nope&outcome=nope&phone=abc"
 )
-SKIP_PREFIXES = ("admin:", "django_q")
+# The API answers tokens, not sessions: tests/api/test_crawl.py crawls it with tokens.
+SKIP_PREFIXES = ("admin:", "django_q", "api:")
 
 
 def objects(account):
@@ -29,6 +31,10 @@ def objects(account):
         "leases-send-status": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-keep-waiting": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-release-all": lambda: account.pk,
+        "leases-webhooks": lambda: account.pk,
+        "leases-webhook-toggle": lambda: webhook_delivery(account).webhook_id,
+        "leases-webhook-remove": lambda: webhook_delivery(account).webhook_id,
+        "leases-webhook-redeliver": lambda: webhook_delivery(account).pk,
         "leases-item-refresh": lambda: Item.objects.filter(account=account).first().pk,
         "leases-dismiss": lambda: Lease.objects.filter(account=account).first().pk,
         "leases-board": lambda: LeaseRequest.objects.filter(account=account).first().pk,
@@ -38,6 +44,9 @@ def objects(account):
         "accounts-quota-refresh": lambda: account.pk,
         "accounts-members": lambda: account.pk,
         "accounts-member-update": lambda: Membership.objects.filter(account=account).first().pk,
+        "accounts-token-revoke": lambda: (
+            ApiToken.objects.filter(user__memberships__account=account).first().pk
+        ),
     }
 
 
@@ -61,6 +70,7 @@ def url_names():
 def world(personas, items, sim, account):
     services.lease_numbers(personas["member"], items["1003"], key="c" * 32)
     client_for(account).verify()
+    tokens.issue(personas["member"], "crawl")
     return personas
 
 
@@ -155,3 +165,21 @@ def test_ids_of_any_size_are_404(client, world):
     assert r.status_code < 500
     r = client.post(reverse("leases-new"), {"item": HUGE_IDS[0], "quantity": "1"})
     assert r.status_code < 500
+
+
+def webhook_delivery(account):
+    """A webhook of ``account`` with one failed delivery (made again if the crawl removed it)."""
+    from leases.models import Webhook, WebhookDelivery
+
+    hook = Webhook.objects.filter(account=account).first()
+    if hook is None:
+        hook = Webhook(account=account, url="https://hooks.example/x", events=["lease.ended"])
+        hook.set_secret("crawl-secret-0123456789")
+        hook.save()
+    d, _ = WebhookDelivery.objects.get_or_create(
+        webhook=hook,
+        event="lease.ended",
+        subject="lease:1",
+        defaults={"event_id": "evt_crawl", "body": "{}", "state": "failed"},
+    )
+    return d

@@ -179,7 +179,7 @@ def test_the_documented_gunicorn_timeout_outlasts_the_longest_lease_request(sett
     settings.ZHIMA_READ_TIMEOUT = 10
     settings.ZHIMA_LEASE_READ_TIMEOUT = 25
     readme = (ROOT / "README.md").read_text().replace("\\\n", " ")
-    (command,) = [line for line in readme.splitlines() if "gunicorn zhima_site.wsgi" in line]
+    (command,) = [line for line in readme.splitlines() if "gunicorn zhima_site." in line]
     timeout = int(re.search(r"--timeout (\d+)", command).group(1))
     graceful = int(re.search(r"--graceful-timeout (\d+)", command).group(1))
     chain, hold = lease_chain().total_seconds(), reconcile_hold().total_seconds()

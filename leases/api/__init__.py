@@ -1,0 +1,1 @@
+"""The automation API (``/api/v1/``) and its reference page (``/api/docs/``)."""

@@ -1,0 +1,319 @@
+"""Webhooks: lease events posted, signed, to the URLs a manager registered for an account.
+
+1. The lease services call ``emit`` where a message is stored or a lease reaches a final
+   state. It only registers a commit hook: nothing happens if the transaction rolls back, and
+   the writer (the poller) never waits on a receiver.
+2. After the commit, ``_enqueue`` finds the account's active endpoints for the event (one
+   query when there are none), stores one ``WebhookDelivery`` per endpoint with the exact
+   body, and enqueues one django-q2 task per delivery (``leases.tasks.deliver_webhook``).
+3. ``deliver`` claims a due delivery (claim-then-act: a task run twice posts once), POSTs it
+   and logs the attempt. A failure is due again after an exponential backoff; the every-minute
+   ``retry_due`` enqueues what is due, so a worker that died mid-post is retried too.
+
+Each POST carries ``X-Zhima-Event-Id`` (the same on every retry, for de-duplication),
+``X-Zhima-Timestamp`` (Unix seconds of this attempt) and ``X-Zhima-Signature:
+sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the endpoint's secret>`` — the
+scheme Stripe and GitHub use, so receivers can refuse replays by the timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.crypto import SecretUnreadable
+
+from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
+from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
+
+log = logging.getLogger(__name__)
+
+State = WebhookDelivery.State
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 60  # 1 min, 3 min, 9 min, 27 min, 81 min, 4 h, 6 h: about 12 h in all
+BACKOFF_CAP_SECONDS = 6 * 3600
+IN_FLIGHT = timedelta(minutes=2)  # longer than a post can take: a claim past it is abandoned
+BODY_EXCERPT = 200
+
+__all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "emit", "sign"]
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt."""
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 3 ** (attempts - 1), BACKOFF_CAP_SECONDS))
+
+
+# -- 1–2: events to deliveries ---------------------------------------------------------------
+
+
+def emit(event: str, lease_ids: int | Iterable[int], *, digest: str = "") -> None:
+    """Announce ``event`` for the leases once the current transaction commits.
+
+    ``digest`` names the received message (``lease.code_received``). A failing hook is
+    logged by Django (``robust``) and never undoes or delays the write.
+    """
+    ids = [lease_ids] if isinstance(lease_ids, int) else list(lease_ids)
+    if ids:
+        transaction.on_commit(partial(_enqueue, event, ids, digest), robust=True)
+
+
+def on_message_received(sender, *, lease_id: int, message_id: int, **kwargs) -> None:
+    """``signals.message_received`` (sent after the commit): a ``lease.code_received``."""
+    digest = Message.objects.filter(pk=message_id).values_list("digest", flat=True).first()
+    _enqueue(CODE_RECEIVED, [lease_id], digest or "")
+
+
+def on_lease_ended(sender, *, lease_id: int, state: str, **kwargs) -> None:
+    """``signals.lease_ended`` (sent after the commit by the one transition helper every end
+    of a lease goes through): a ``lease.ended``."""
+    _enqueue(LEASE_ENDED, [lease_id])
+
+
+def _enqueue(event: str, lease_ids: list[int], digest: str = "") -> list[int]:
+    from django_q.tasks import async_task
+
+    hooks = [
+        h
+        for h in Webhook.objects.filter(
+            active=True,
+            account_id__in=Lease.objects.filter(pk__in=lease_ids).values("account_id"),
+        )
+        if event in h.events
+    ]
+    if not hooks:
+        return []
+    created = []
+    leases = Lease.objects.select_related("item", "account").filter(pk__in=lease_ids)
+    for lease in leases:
+        data, subject = _data(event, lease, digest)
+        if data is None:
+            continue
+        event_id = "evt_" + uuid.uuid4().hex
+        body = json.dumps(
+            {"id": event_id, "type": event, "created": int(time.time()), "data": data},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        for hook in hooks:
+            if hook.account_id != lease.account_id:
+                continue
+            try:
+                with transaction.atomic():
+                    d = WebhookDelivery.objects.create(
+                        webhook=hook,
+                        event_id=event_id,
+                        event=event,
+                        subject=subject,
+                        lease_id=lease.pk,
+                        body=body,
+                        next_attempt_at=timezone.now(),
+                    )
+            except IntegrityError:
+                continue  # announced before: delivered (or being delivered) once
+            created.append(d.pk)
+    for pk in created:
+        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+    return created
+
+
+def _data(event: str, lease: Lease, digest: str) -> tuple[dict | None, str]:
+    info = {
+        "id": lease.pk,
+        "account": lease.account.name,
+        "item": lease.item.item_id,
+        "phone": lease.phone,
+        "state": lease.state,
+        # The automation API's tag, when that model field exists.
+        "tag": getattr(lease, "tag", "") or "",
+        "leased_at": lease.leased_at.isoformat(),
+    }
+    if event == LEASE_ENDED:
+        if not lease.final:
+            return None, ""
+        info["ended_at"] = lease.ended_at.isoformat() if lease.ended_at else None
+        info["end_reason"] = lease.end_reason
+        return {"lease": info}, f"lease:{lease.pk}"
+    msg = Message.objects.filter(
+        lease_id=lease.pk, direction=Message.Direction.RECEIVED, digest=digest
+    ).first()
+    if msg is None:
+        return None, ""
+    message = {
+        "id": msg.pk,
+        "text": msg.text,
+        "code": msg.code,
+        "candidates": msg.candidates,
+        "received_at": msg.created_at.isoformat(),
+    }
+    return {"lease": info, "message": message}, f"lease:{lease.pk}:message:{msg.pk}"
+
+
+# -- 3: posting ------------------------------------------------------------------------------
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # no proxy or netrc from the environment: the URL is what is called
+    return s
+
+
+def _timeouts() -> tuple[float, float]:
+    return (
+        getattr(settings, "ZHIMA_WEBHOOK_CONNECT_TIMEOUT", 3.0),
+        getattr(settings, "ZHIMA_WEBHOOK_READ_TIMEOUT", 10.0),
+    )
+
+
+def deliver(delivery_id: int) -> str:
+    """Post one due delivery once and log the attempt; returns its state afterwards."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, state=State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + IN_FLIGHT, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not due"
+    d = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    hook = d.webhook
+    if not hook.active:
+        _finish(d, State.FAILED, error="endpoint deactivated", duration_ms=0)
+        return State.FAILED
+    try:
+        secret = hook.get_secret()
+    except SecretUnreadable:
+        _finish(d, State.FAILED, error="the secret cannot be decrypted")
+        return State.FAILED
+    body = d.body.encode()
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "ZhimaConsole-Webhook/1",
+        "X-Zhima-Event": d.event,
+        "X-Zhima-Event-Id": d.event_id,
+        "X-Zhima-Timestamp": str(ts),
+        "X-Zhima-Signature": sign(secret, ts, body),
+    }
+    started = time.monotonic()
+    status, error = None, ""
+    try:
+        with _session() as s:
+            r = s.post(
+                hook.url,
+                data=body,
+                headers=headers,
+                timeout=_timeouts(),
+                allow_redirects=False,
+                stream=True,
+            )
+            status = r.status_code
+            if not 200 <= status < 300:
+                excerpt = next(r.iter_content(BODY_EXCERPT), b"")
+                error = excerpt.decode("utf-8", "replace")
+            r.close()
+    except requests.RequestException as exc:
+        error = type(exc).__name__
+    duration = int((time.monotonic() - started) * 1000)
+    if status is not None and 200 <= status < 300:
+        return _finish(d, State.DELIVERED, status=status, duration_ms=duration)
+    if d.attempts >= MAX_ATTEMPTS:
+        return _finish(d, State.FAILED, status=status, error=error, duration_ms=duration)
+    WebhookAttempt.objects.create(
+        delivery=d, status_code=status, error=error[:300], duration_ms=duration
+    )
+    WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
+        next_attempt_at=timezone.now() + backoff(d.attempts)
+    )
+    log.info(
+        "webhook %s to %s failed (%s), attempt %s",
+        d.event_id,
+        hook.shown_url,
+        status or error,
+        d.attempts,
+        extra={"lease_id": d.lease_id},
+    )
+    return State.PENDING
+
+
+def _finish(d, state: str, *, status=None, error: str = "", duration_ms: int = 0) -> str:
+    now = timezone.now()
+    WebhookAttempt.objects.create(
+        delivery=d, status_code=status, error=error[:300], duration_ms=duration_ms
+    )
+    WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
+        state=state,
+        next_attempt_at=None,
+        delivered_at=now if state == State.DELIVERED else None,
+    )
+    return state
+
+
+def retry_due(limit: int = 200) -> list[int]:
+    """Enqueue every pending delivery that is due (a retry, or one whose worker died); the
+    log forgets finished deliveries after ``ZHIMA_WEBHOOK_LOG_DAYS`` (30)."""
+    from django_q.tasks import async_task
+
+    old = timezone.now() - timedelta(days=getattr(settings, "ZHIMA_WEBHOOK_LOG_DAYS", 30))
+    WebhookDelivery.objects.filter(created_at__lt=old).exclude(state=State.PENDING).delete()
+    ids = list(
+        WebhookDelivery.objects.filter(state=State.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+    return ids
+
+
+def redeliver(delivery: WebhookDelivery) -> None:
+    """A failed delivery is due again, with a fresh set of attempts (the page's "send again")."""
+    from django_q.tasks import async_task
+
+    changed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, state__in=[State.FAILED, State.DELIVERED]
+    ).update(state=State.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None)
+    if changed:
+        async_task("leases.tasks.deliver_webhook", delivery.pk, group="webhook")
+
+
+def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple[Webhook, str]:
+    """Register an endpoint; returns it and its secret (generated when none was given), to be
+    shown once."""
+    events = list(dict.fromkeys(events)) or list(EVENTS)
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown:
+        raise ValidationError(
+            _("Unknown event %(e)s; the events are %(all)s.")
+            % {"e": ", ".join(unknown), "all": ", ".join(EVENTS)}
+        )
+    hook = Webhook(account=account, url=url, events=events)
+    hook.full_clean(exclude=["secret_encrypted", "created_by"])
+    secret = secret or new_secret()
+    hook.set_secret(secret)
+    hook.created_by = user
+    hook.save()
+    log.info("webhook %s added for %s: %s", hook.pk, account, hook.shown_url)
+    return hook, secret

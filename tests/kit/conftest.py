@@ -1,0 +1,1 @@
+from .pipkit import kit_site  # noqa: F401 - the fixture
