@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -164,7 +165,10 @@ def board_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if leases:
         counts = services.release(request.user, leases)
         done = sum(counts.get(s, 0) for s in ("released", "expired"))
-        messages.success(request, _("Released %(n)s number(s).") % {"n": done})
+        messages.success(
+            request,
+            ngettext("Released %(n)s number.", "Released %(n)s numbers.", done) % {"n": done},
+        )
         if counts.get("retry"):
             messages.warning(
                 request,

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.forms import AccountFilter, AccountScopedForm
 from accounts.models import DeveloperAccount
@@ -127,7 +128,12 @@ class LeaseForm(forms.Form):
         if item and quantity and quantity > item.max_per_request:
             self.add_error(
                 "quantity",
-                _("This item allows %(n)s number(s) per request.") % {"n": item.max_per_request},
+                ngettext(
+                    "This item allows %(n)s number per request.",
+                    "This item allows %(n)s numbers per request.",
+                    item.max_per_request,
+                )
+                % {"n": item.max_per_request},
             )
         if item and not item.usable:
             self.add_error("item", item.msg or _("This item is not available."))
@@ -169,7 +175,11 @@ class HistoryFilter(AccountFilter):
 
 
 class AddItemForm(AccountScopedForm):
-    account = forms.ModelChoiceField(queryset=DeveloperAccount.objects.none(), label=_("Account"))
+    account = forms.ModelChoiceField(
+        queryset=DeveloperAccount.objects.none(),
+        label=_("Account"),
+        empty_label=_("Choose an account"),
+    )
     item_id = forms.RegexField(
         regex=r"^\d{1,32}$",
         label=_("Item id"),

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -175,7 +176,11 @@ def new(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 leases = list(req.lease_set.values_list("pk", flat=True))
                 url = _landing(req.pk, leases)
-                messages.success(request, _("Leased %(n)s number(s).") % {"n": len(leases)})
+                messages.success(
+                    request,
+                    ngettext("Leased %(n)s number.", "Leased %(n)s numbers.", len(leases))
+                    % {"n": len(leases)},
+                )
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         # A new key: the failed submission is finished, the next one is a new request, so
         # the form left filled in leases another like this one.
@@ -363,7 +368,10 @@ def release_selected(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         counts = services.release(request.user, leases)
         done = sum(counts.get(s, 0) for s in ("released", "expired"))
-        messages.success(request, _("Released %(n)s number(s).") % {"n": done})
+        messages.success(
+            request,
+            ngettext("Released %(n)s number.", "Released %(n)s numbers.", done) % {"n": done},
+        )
         if counts.get("retry"):
             messages.warning(
                 request,

@@ -1,11 +1,17 @@
-"""``|endpoint_label``: an upstream endpoint's name (``get_numbers``) as the UI says it.
+"""``|endpoint_label``: an upstream endpoint's name (``get_numbers``) as the UI says it;
+``|ago``: a time as "3 minutes ago".
 
 Registered as a template builtin (settings.TEMPLATES), like ``|shown``.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from accounts.models import ENDPOINT_LABELS
 
@@ -15,3 +21,15 @@ register = template.Library()
 @register.filter
 def endpoint_label(name: str) -> str:
     return str(ENDPOINT_LABELS.get(name, name))
+
+
+@register.filter
+def ago(value, now=None) -> str:
+    """How long ago, in the reader's language: "just now" under a minute (not "0 minutes
+    ago"), else the largest unit ("3 minutes ago", "3 分钟前")."""
+    if not value:
+        return "—"
+    now = now or timezone.now()
+    if now - value < timedelta(minutes=1):
+        return gettext("just now")
+    return gettext("%(t)s ago") % {"t": timesince(value, now, depth=1)}

@@ -36,8 +36,8 @@ class ItemOut(Schema):
     account: str
     item: str
     name: str
-    type: str
-    status: str
+    type: int | None
+    status: int | None
     usable: bool
     price_tiers: list[PriceTier]
     capabilities: Capabilities

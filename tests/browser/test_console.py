@@ -38,7 +38,7 @@ def lease_via_form(page, live_server, label):
 def test_lease_watch_copy_release_and_find_it(signed_in, live_server, sim, shot):
     page = signed_in
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    lease = lease_via_form(page, live_server, "Sandbox · 1003 抖音发一条 (type 3)")
+    lease = lease_via_form(page, live_server, "Sandbox · 1003 抖音发一条（类型3）")
     expect(page.locator(".waiting")).to_be_visible()
     shot(page, "lease-waiting")
     assert (
@@ -92,7 +92,7 @@ def test_switch_to_chinese_and_back(signed_in, live_server):
 
 def test_blacklist_asks_for_confirmation(signed_in, live_server, sim, shot):
     page = signed_in
-    lease = lease_via_form(page, live_server, "Sandbox · 1004 京东发多条 (type 4)")
+    lease = lease_via_form(page, live_server, "Sandbox · 1004 京东发多条（类型4）")
     page.get_by_role("link", name="Blacklist…").click()
     expect(page.locator("h1")).to_contain_text(f"Blacklist {lease.phone}?")
     shot(page, "blacklist-confirm")
@@ -110,7 +110,7 @@ def test_the_lease_form_works_without_javascript(browser, live_server, personas,
     page.fill("#id_password", "pw-member")
     page.click("main button[type=submit]")
     page.goto(live_server.url + "/lease/new/")
-    page.select_option("select[name=item]", label="Sandbox · 1001 微信注册 (type 1)")
+    page.select_option("select[name=item]", label="Sandbox · 1001 微信注册（类型1）")
     page.click("#lease-submit")
     expect(page.locator("h1 .mono")).to_have_text(re.compile(r"^\d{11}$"))
     context.close()

@@ -20,7 +20,7 @@ def test_the_second_code_of_a_type_5_lease_appears_live(
     page.fill("#id_password", "pw-member")
     page.click("main button[type=submit]")
     page.goto(live_server.url + "/lease/new/")
-    page.select_option("select[name=item]", label="Sandbox · 1005 支付宝收发 (type 5)")
+    page.select_option("select[name=item]", label="Sandbox · 1005 支付宝收发（类型5）")
     page.click("#lease-submit")
     page.wait_for_url(re.compile(r".*/leases/\d+/$"))
     lease = Lease.objects.order_by("-pk").first()

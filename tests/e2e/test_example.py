@@ -146,5 +146,5 @@ def test_a_failing_test_releases_its_number_on_the_real_api(
     assert lease.item.item_id == "1003" and lease.tag.endswith(
         "test_breaks.py::test_the_app_breaks"
     )
-    assert lease.state == LeaseState.RELEASED and "member" in lease.end_reason
+    assert lease.state == LeaseState.RELEASED and "member" in lease.end_text
     assert sim.leases() == []

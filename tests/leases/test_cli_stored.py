@@ -74,7 +74,7 @@ def test_bootstrap_creates_the_sandbox_and_an_admin_once(db, sim, settings, monk
     assert DeveloperAccount.objects.count() == 1
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(name__startswith="zhima-").count() == len(SCHEDULES) == 6
+    assert Schedule.objects.filter(name__startswith="zhima-").count() == len(SCHEDULES) == 7
 
 
 def test_bootstrap_without_a_sandbox_makes_schedules_and_an_admin(db, monkeypatch):
@@ -114,7 +114,7 @@ def test_every_verb_on_a_stored_account_goes_through_the_services(account, sim):
     code, _, err = run_as("send-status", "1004", phone)
     assert code == 3 and "发送中" in err
     sent.refresh_from_db()
-    assert sent.status == "发送中"  # the service wrote the upstream's answer on the message
+    assert sent.status_msg == "发送中"  # the service wrote the upstream's answer on the message
     assert run_as("block", "1004", phone, "--yes")[0] == 0
     lease.refresh_from_db()
     assert lease.state == LeaseState.BLOCKED
@@ -122,7 +122,7 @@ def test_every_verb_on_a_stored_account_goes_through_the_services(account, sim):
     other = Lease.objects.get(phone=json.loads(out)["phoneNos"][0])
     assert run_as("release-all")[0] == 0
     other.refresh_from_db()
-    assert other.state == LeaseState.RELEASED and actor in other.end_reason
+    assert other.state == LeaseState.RELEASED and actor in other.end_text
     kinds = list(LeaseEvent.objects.filter(lease=lease).values_list("kind", "actor"))
     assert ("sent", actor) in kinds and ("blocked", actor) in kinds
     assert set(ApiCall.objects.values_list("actor", flat=True)) == {actor}
@@ -149,7 +149,7 @@ def test_as_a_console_user_their_role_decides_and_the_audit_names_them(personas,
     code, _, err = run_as("release", lease.phone, "--as", "member")
     assert code == 0, err
     lease.refresh_from_db()
-    assert lease.state == LeaseState.RELEASED and "member" in lease.end_reason
+    assert lease.state == LeaseState.RELEASED and "member" in lease.end_text
 
 
 def test_a_number_the_console_does_not_hold_gets_one_gated_audited_call(personas, sim):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from leases import services
@@ -98,6 +99,9 @@ def test_a_worker_killed_mid_poll_leaves_every_call_it_made_on_record(personas, 
     from accounts.models import ApiCall
 
     services.lease_numbers(personas["member"], items["1002"], key="k", quantity=4)
+    # The lease queued a quota re-read; at this latency its verify would time out and drop the
+    # session the polls share, and this test is about polls in flight.
+    get_broker().purge_queue()
     sim.config(latency_ms=4000)  # every poll is still in flight when the worker dies
     ensure_schedules()
     async_task("leases.tasks.run_poller", 0)

@@ -33,7 +33,7 @@ def test_the_admin_release_is_the_services_release(client, root, personas, items
     page = _release_in_admin(client, lease)
     assert "1 released." in page.content.decode()
     lease.refresh_from_db()
-    assert lease.state == LeaseState.RELEASED and "in the admin" in lease.end_reason
+    assert lease.state == LeaseState.RELEASED and "in the admin" in lease.end_text
     assert LeaseEvent.objects.filter(lease=lease, kind="released", actor="root").exists()
     assert ApiCall.objects.get(endpoint="release").actor == "root"
     assert sim.leases() == []

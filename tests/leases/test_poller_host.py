@@ -106,7 +106,7 @@ def test_an_unreadable_key_raises_an_alert_that_names_it_and_clears(broken, acco
     out = tasks.check_alerts()
     assert "key_unreadable" in out["Broken"] and "key_unreadable" not in out["Sandbox"]
     alert = Alert.objects.get(account=broken, kind="key_unreadable", active=True)
-    assert "'Broken'" in alert.message
+    assert "Broken" in alert.text
     assert [m.subject for m in mail.outbox] == [
         "[Zhima Console] Broken: the stored key cannot be decrypted"
     ]

@@ -146,7 +146,7 @@ def test_the_lease_form_shows_errors_inline(as_, items, sim):
     )
     body = r.content.decode()
     assert r.status_code == 200 and "<html" not in body
-    assert "1 number(s) per request" in body and "2 to 6 digits" in body
+    assert "1 number per request" in body and "2 to 6 digits" in body
     r = c.post(reverse("leases-new"), {"item": items["1007"].pk, "quantity": 1, "key": "b" * 32})
     assert "项目已过期" in r.content.decode()
     r = c.post(reverse("leases-new"), {"item": "nope", "quantity": "many", "key": "zz"})

@@ -221,5 +221,5 @@ def test_the_readme_examples_run_as_written(sim, make_user):
     assert "code: " in r.stdout  # the SMS arrived within --wait, its code shown
     lease = Lease.objects.get()  # the stored account's lease, through the services
     assert lease.item.item_id == "1004" and lease.state == LeaseState.RELEASED
-    assert lease.messages.get().text == "hello" and "admin" in lease.end_reason
+    assert lease.messages.get().text == "hello" and "admin" in lease.end_text
     assert r.stderr.count("\n") <= 1  # quiet: at most the --wait progress line

@@ -50,7 +50,7 @@ def test_it_posts_a_signed_code_received_then_ended_through_the_poller(
     assert data["lease"]["id"] == one.pk and data["lease"]["phone"] == one.phone
     assert data["lease"]["item"] == "1001" and data["lease"]["account"] == "Sandbox"
     assert ended["json"]["data"]["lease"]["state"] == "released"
-    assert ended["json"]["data"]["lease"]["end_reason"] == "code received"
+    assert ended["json"]["data"]["lease"]["end_reason"] == "code"
     assert code["headers"]["X-Zhima-Event-Id"] != ended["headers"]["X-Zhima-Event-Id"]
     d = WebhookDelivery.objects.get(event="lease.code_received")
     assert d.state == "delivered" and d.attempts == 1
