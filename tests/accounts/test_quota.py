@@ -15,15 +15,6 @@ from leases import services
 from leases.estimates import estimated_quota
 
 
-@pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
 def quota_text(body: str) -> str:
     return re.search(r'<strong class="quota"[^>]*>([^<]*)</strong>', body).group(1)
 

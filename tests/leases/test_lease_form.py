@@ -18,15 +18,6 @@ from leases.models import Item, Lease, LeaseRequest
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
 def option(body: str, item: Item) -> str:
     return re.search(rf'<option value="{item.pk}"[^>]*>[^<]*</option>', body).group(0)
 
