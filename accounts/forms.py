@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import cast
 
@@ -117,6 +118,8 @@ class TokenForm(forms.Form):
     """A new API token: a name, an optional expiry, optionally fewer accounts, read-only."""
 
     name = forms.CharField(label=_("Name"), max_length=80, help_text=_("e.g. nightly-ci"))
+    # One token per submission: a reload that sends the form again creates nothing.
+    key = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
     expires = forms.DateField(
         label=_("Expires on"),
         required=False,
@@ -139,6 +142,8 @@ class TokenForm(forms.Form):
         cast(forms.ModelMultipleChoiceField, self.fields["accounts"]).queryset = (
             accounts if accounts is not None else DeveloperAccount.objects.none()
         )
+        if not self.is_bound:
+            self.initial["key"] = uuid.uuid4().hex
 
     def clean_name(self):
         value = self.cleaned_data["name"].strip()

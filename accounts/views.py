@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -162,7 +163,13 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts = DeveloperAccount.objects.filter(memberships__user=request.user)
     form = TokenForm(request.POST or None, accounts=accounts)
     created = None
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _first_use(request, form):
+        messages.info(
+            request,
+            _("This form was already sent; its token was shown then and cannot be shown again."),
+        )
+        form = TokenForm(accounts=accounts)
+    elif request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         expires = None
         if d["expires"]:
@@ -183,6 +190,11 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
         "accounts/tokens.html",
         {"form": form, "rows": rows, "created": created, "now": timezone.now()},
     )
+
+
+def _first_use(request: AuthenticatedHttpRequest, form: TokenForm) -> bool:
+    """Whether this submission's key is new (a day's memory of it is enough for a reload)."""
+    return cache.add(f"token-form:{request.user.pk}:{form.cleaned_data['key']}", 1, 24 * 3600)
 
 
 @require_POST

@@ -163,16 +163,20 @@ def board_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
     leases = list(Lease.objects.filter(request=lease_request, state__in=ACTIVE_STATES))
     if leases:
-        counts = services.release(request.user, leases)
-        done = sum(counts.get(s, 0) for s in ("released", "expired"))
-        messages.success(
-            request,
-            ngettext("Released %(n)s number.", "Released %(n)s numbers.", done) % {"n": done},
-        )
-        if counts.get("retry"):
-            messages.warning(
-                request,
-                _("%(n)s could not be released now; retried automatically.")
-                % {"n": counts["retry"]},
-            )
+        release_and_tell(request, leases)
     return redirect(board_url(lease_request))
+
+
+def release_and_tell(request: AuthenticatedHttpRequest, leases: list[Lease]) -> None:
+    """Release the member's chosen numbers and say how it went (the board and Active)."""
+    counts = services.release(request.user, leases)
+    done = sum(counts.get(s, 0) for s in ("released", "expired"))
+    messages.success(
+        request,
+        ngettext("Released %(n)s number.", "Released %(n)s numbers.", done) % {"n": done},
+    )
+    if counts.get("retry"):
+        messages.warning(
+            request,
+            _("%(n)s could not be released now; retried automatically.") % {"n": counts["retry"]},
+        )

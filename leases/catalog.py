@@ -66,7 +66,7 @@ def add_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:
         client_for(account).item_details(item_id, context=ctx)
     except UpstreamRefusal as exc:
         raise ServiceError(
-            _("The upstream refused item %(i)s: %(m)s Nothing was added.")
+            _("The upstream refused item %(i)s (%(m)s); nothing was added.")
             % {"i": item_id, "m": exc.msg}
         ) from None
     except UpstreamError as exc:

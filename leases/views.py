@@ -366,18 +366,7 @@ def release_selected(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not leases:
         messages.error(request, _("Select at least one number you may release."))
     else:
-        counts = services.release(request.user, leases)
-        done = sum(counts.get(s, 0) for s in ("released", "expired"))
-        messages.success(
-            request,
-            ngettext("Released %(n)s number.", "Released %(n)s numbers.", done) % {"n": done},
-        )
-        if counts.get("retry"):
-            messages.warning(
-                request,
-                _("%(n)s could not be released now; retried automatically.")
-                % {"n": counts["retry"]},
-            )
+        board.release_and_tell(request, leases)
     return redirect("leases-active")
 
 

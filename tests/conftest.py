@@ -162,6 +162,17 @@ def personas(account, make_user):
 
 
 @pytest.fixture
+def as_(client, personas):
+    """``as_("member")``: the test client, signed in as that persona."""
+
+    def login(name):
+        client.force_login(personas[name])
+        return client
+
+    return login
+
+
+@pytest.fixture
 def items(account):
     from accounts.clients import CallContext
     from leases.catalog import refresh_item

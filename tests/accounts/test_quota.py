@@ -15,15 +15,6 @@ from leases import services
 from leases.estimates import estimated_quota
 
 
-@pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
 def quota_text(body: str) -> str:
     return re.search(r'<strong class="quota"[^>]*>([^<]*)</strong>', body).group(1)
 
@@ -34,7 +25,7 @@ def test_the_overview_shows_the_reading_minus_what_was_spent_since(as_, personas
     services.lease_numbers(personas["member"], items["1002"], key="a", quantity=2)  # 2 × 0.2
     services.lease_numbers(personas["member"], items["1005"], key="b")  # 0.5
     body = as_("member").get("/").content.decode()
-    assert quota_text(body) == "≈ 999.10" and "1000 read" in body
+    assert quota_text(body) == "≈ 999.10" and "last reading 1000" in body
     account.refresh_from_db()
     assert account.quota == 1000  # the stored reading itself is left alone
     # A new reading starts over: the upstream counted what was spent before it.

@@ -11,15 +11,6 @@ from leases import services
 from leases.errors import ServiceError
 
 
-@pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
 def test_it_changes_the_members_own_password(as_, client, personas):
     url = reverse("accounts-password")
     assert as_("member").get(url).status_code == 200

@@ -19,10 +19,13 @@ def test_a_member_creates_a_token_shown_once_and_revokes_it(client, personas, it
     login(client, personas["member"])
     page = client.get("/tokens/")
     assert page.status_code == 200
-    r = client.post(
-        "/tokens/",
-        {"name": "nightly", "accounts": [items["1001"].account_id], "expires": "2099-01-01"},
-    )
+    sent = {
+        "name": "nightly",
+        "key": "e" * 32,
+        "accounts": [items["1001"].account_id],
+        "expires": "2099-01-01",
+    }
+    r = client.post("/tokens/", sent)
     assert r.status_code == 200
     raw = re.search(r'id="token-value">(zk_[A-Za-z0-9_-]+)<', r.content.decode()).group(1)
     assert r["Cache-Control"].startswith("max-age=0")
@@ -31,6 +34,8 @@ def test_a_member_creates_a_token_shown_once_and_revokes_it(client, personas, it
     assert timezone.localtime(token.expires_at).date().isoformat() == "2099-01-01"
     assert list(token.accounts.all()) == [items["1001"].account]
     assert raw not in client.get("/tokens/").content.decode()  # shown once
+    again = client.post("/tokens/", sent).content.decode()  # a reload sends the form again
+    assert ApiToken.objects.count() == 1 and raw not in again and "already sent" in again
     assert Api(raw).get("/items").status_code == 200
     listed = client.get("/tokens/").content.decode()
     assert "nightly" in listed and token.prefix in listed
@@ -44,9 +49,9 @@ def test_a_member_creates_a_token_shown_once_and_revokes_it(client, personas, it
 
 def test_the_token_form_rejects_bad_input(client, personas, items):
     login(client, personas["member"])
-    r = client.post("/tokens/", {"name": " ", "expires": "2000-01-01"})
+    r = client.post("/tokens/", {"name": " ", "expires": "2000-01-01", "key": "f" * 32})
     assert r.status_code == 200 and not ApiToken.objects.exists()
-    r = client.post("/tokens/", {"name": "x", "accounts": [personas["other"].pk]})
+    r = client.post("/tokens/", {"name": "x", "accounts": [personas["other"].pk], "key": "f" * 32})
     assert r.status_code == 200 and not ApiToken.objects.exists()  # not a member there
 
 

@@ -15,15 +15,6 @@ CODES = ["481209", "736251", "928137"]
 
 
 @pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
-@pytest.fixture
 def three(personas, items, sim):
     """Three numbers of item 1002 leased in one request (none of whose SMS gets lost)."""
     sim.config(sms_lost_rate=0, sms_timeout_rate=0)

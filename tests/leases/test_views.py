@@ -13,15 +13,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
-@pytest.fixture
 def lease(personas, items):
     req = services.lease_numbers(personas["member"], items["1003"], key="v" * 32)
     return Lease.objects.get(request=req)

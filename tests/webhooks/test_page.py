@@ -11,15 +11,6 @@ from leases.models import Webhook, WebhookAttempt, WebhookDelivery
 from .conftest import SECRET
 
 
-@pytest.fixture
-def as_(client, personas):
-    def login(name):
-        client.force_login(personas[name])
-        return client
-
-    return login
-
-
 def page(account):
     return reverse("leases-webhooks", args=[account.pk])
 
