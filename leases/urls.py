@@ -30,11 +30,11 @@ urlpatterns = [
 from . import webhook_views  # noqa: E402
 
 urlpatterns += [
-    path("accounts/<str:pk>/webhooks/", webhook_views.webhooks_page, name="leases-webhooks"),
-    path("webhooks/<str:pk>/toggle/", webhook_views.webhook_toggle, name="leases-webhook-toggle"),
-    path("webhooks/<str:pk>/remove/", webhook_views.webhook_remove, name="leases-webhook-remove"),
+    path("accounts/<int:pk>/webhooks/", webhook_views.webhooks_page, name="leases-webhooks"),
+    path("webhooks/<int:pk>/toggle/", webhook_views.webhook_toggle, name="leases-webhook-toggle"),
+    path("webhooks/<int:pk>/remove/", webhook_views.webhook_remove, name="leases-webhook-remove"),
     path(
-        "webhooks/deliveries/<str:pk>/redeliver/",
+        "webhooks/deliveries/<int:pk>/redeliver/",
         webhook_views.webhook_redeliver,
         name="leases-webhook-redeliver",
     ),

@@ -48,7 +48,7 @@ class WebhookForm(forms.Form):
     )
 
 
-def _account(request: AuthenticatedHttpRequest, pk: str) -> DeveloperAccount:
+def _account(request: AuthenticatedHttpRequest, pk: int) -> DeveloperAccount:
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
@@ -64,7 +64,7 @@ def _page(request, account, form, new_secret: str = "", status: int = 200) -> Ht
 
 
 @require_http_methods(["GET", "POST"])
-def webhooks_page(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
+def webhooks_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)
     if request.method == "GET":
         return _page(request, account, WebhookForm())
@@ -89,20 +89,20 @@ def webhooks_page(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
     return _page(request, account, WebhookForm(), new_secret=shown, status=201)
 
 
-def _hook(request: AuthenticatedHttpRequest, pk: str) -> Webhook:
+def _hook(request: AuthenticatedHttpRequest, pk: int) -> Webhook:
     hook, _m = permissions.get_for_user(request.user, Webhook.objects, pk, Role.MANAGER)
     return hook
 
 
 @require_POST
-def webhook_toggle(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
+def webhook_toggle(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     hook = _hook(request, pk)
     Webhook.objects.filter(pk=hook.pk).update(active=not hook.active)
     return redirect("leases-webhooks", hook.account_id)
 
 
 @require_POST
-def webhook_remove(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
+def webhook_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     hook = _hook(request, pk)
     hook.delete()
     messages.success(request, _("Webhook removed: %(url)s") % {"url": hook.shown_url})
@@ -110,7 +110,7 @@ def webhook_remove(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
 
 
 @require_POST
-def webhook_redeliver(request: AuthenticatedHttpRequest, pk: str) -> HttpResponse:
+def webhook_redeliver(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     delivery, _m = permissions.get_for_user(
         request.user,
         WebhookDelivery.objects.select_related("webhook").annotate(
