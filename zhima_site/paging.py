@@ -7,7 +7,6 @@ A page is the rows strictly older than a cursor ``<epoch microseconds>.<id>`` in
 from __future__ import annotations
 
 import csv
-import itertools
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
@@ -83,9 +82,13 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
 
 def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[str, str]]):
     """Stream ``qs`` as CSV, rows fetched in chunks; ``columns`` pairs a header with a field."""
-    rows = qs.order_by(*order).values_list(*[f for _, f in columns]).iterator(chunk_size=2000)
+    values = qs.order_by(*order).values_list(*[f for _, f in columns])
     # The first row is read before the response starts: a query that fails is an error page,
-    # not a 200 with a header and nothing after it.
-    first = next(rows, None)
-    rows = rows if first is None else itertools.chain([first], rows)
+    # not a 200 with a header and nothing after it. It is read with a plain query, not from
+    # the stream's iterator: on PostgreSQL that iterator holds a server-side cursor, and one
+    # opened here and never streamed (a client gone before the body) would be closed by the
+    # garbage collector in the middle of a later query on the same connection, which then
+    # waits forever.
+    list(values[:1])
+    rows = values.iterator(chunk_size=2000)  # opened only when the body is streamed
     return stream_csv(filename, [h for h, _ in columns], map(csvvalues.row, rows))
