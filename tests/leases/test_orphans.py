@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from leases import reconcile, services
 from leases.models import Lease, LeaseRequest
 from leases.rules import lease_chain, reconcile_hold
 from tests.conftest import test_database_url
+from tests.leases.test_cluster import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "0123456789abcdef" * 2  # as the lease form makes them
@@ -34,15 +34,6 @@ member = get_user_model().objects.get(username="member")
 item = Item.objects.get(item_id="1001", account__name="Sandbox")
 services.lease_numbers(member, item, key="{KEY}")
 """
-
-
-def wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def age(req, by: timedelta):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,18 +18,10 @@ from leases import services, webhooks
 from leases.models import Lease, WebhookDelivery
 from leases.tasks import ensure_schedules
 from tests.conftest import test_database_url
+from tests.leases.test_cluster import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_cluster_worker_delivers_and_retries(personas, items, receiver, hook):
