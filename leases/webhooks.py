@@ -241,12 +241,13 @@ def deliver(delivery_id: int) -> str:
         return _finish(d, State.DELIVERED, status=status, duration_ms=duration)
     if d.attempts >= MAX_ATTEMPTS:
         return _finish(d, State.FAILED, status=status, error=error, duration_ms=duration)
-    WebhookAttempt.objects.create(
-        delivery=d, status_code=status, error=error[:300], duration_ms=duration
-    )
-    WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
-        next_attempt_at=timezone.now() + backoff(d.attempts)
-    )
+    with transaction.atomic():  # the attempt and the next try are seen together, never apart
+        WebhookAttempt.objects.create(
+            delivery=d, status_code=status, error=error[:300], duration_ms=duration
+        )
+        WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
+            next_attempt_at=timezone.now() + backoff(d.attempts)
+        )
     log.info(
         "webhook %s to %s failed (%s), attempt %s",
         d.event_id,
@@ -260,14 +261,15 @@ def deliver(delivery_id: int) -> str:
 
 def _finish(d, state: str, *, status=None, error: str = "", duration_ms: int = 0) -> str:
     now = timezone.now()
-    WebhookAttempt.objects.create(
-        delivery=d, status_code=status, error=error[:300], duration_ms=duration_ms
-    )
-    WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
-        state=state,
-        next_attempt_at=None,
-        delivered_at=now if state == State.DELIVERED else None,
-    )
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=d, status_code=status, error=error[:300], duration_ms=duration_ms
+        )
+        WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
+            state=state,
+            next_attempt_at=None,
+            delivered_at=now if state == State.DELIVERED else None,
+        )
     return state
 
 
