@@ -1,15 +1,19 @@
 """The CSV exports, for people: local times in ISO 8601 with their offset, parameters as JSON."""
 
+import asyncio
 import csv
 import io
 import json
+import warnings
 from datetime import datetime
 
 import pytest
+from django.test import AsyncClient
 from django.urls import reverse
 
 from leases import services
 from leases.models import Lease
+from zhima_site.paging import CsvResponse
 
 
 @pytest.fixture
@@ -39,3 +43,25 @@ def test_audit_parameters_are_json(client, personas, lease):
     (call,) = [r for r in rows(client, "accounts-audit-csv") if r["endpoint"] == "get_numbers"]
     params = json.loads(call["params"])
     assert params["itemId"] == "1003"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["leases-history-csv", "accounts-audit-csv"])
+def test_an_asgi_server_streams_the_export_in_batches(personas, items, name, monkeypatch):
+    """Under ASGI (uvicorn) the body is pulled in batches, not read whole into memory first
+    (Django does that, with a warning, for a synchronous iterator)."""
+    for n in range(3):
+        services.lease_numbers(personas["member"], items["1003"], key=f"asgi-{n}".ljust(32, "x"))
+    monkeypatch.setattr(CsvResponse, "BATCH", 2)
+
+    async def body():
+        client = AsyncClient()
+        await client.aforce_login(personas["viewer"])
+        response = await client.get(reverse(name))
+        return [part async for part in response]
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "StreamingHttpResponse must consume")
+        parts = asyncio.run(body())
+    rows = list(csv.DictReader(io.StringIO(b"".join(parts).decode().lstrip("\ufeff"))))
+    assert len(rows) >= 3 and len(parts) == len(rows) + 2  # BOM, header, a part per row
