@@ -157,6 +157,18 @@ def test_release_the_numbers_still_held(as_, three, sim):
     assert sim.leases() == []
 
 
+def test_a_finished_board_offers_the_same_request_again(as_, three, sim, settings):
+    board = reverse("leases-board", args=[three.pk])
+    first = Lease.objects.filter(request=three).order_by("id").first()
+    again = f"{reverse('leases-new')}?again={first.pk}&amp;quantity=3"
+    assert again not in as_("member").get(board).content.decode()  # numbers still held
+    deliver_all(sim, settings, three)  # every code in, every number released
+    assert again in as_("member").get(board).content.decode()
+    assert again not in as_("viewer").get(board).content.decode()  # a viewer cannot lease
+    body = as_("member").get(again.replace("&amp;", "&")).content.decode()
+    assert re.search(r'name="quantity" value="3"', body)
+
+
 def test_latest_codes_on_the_overview_have_copy_buttons(as_, three, sim, settings):
     deliver_all(sim, settings, three)
     body = as_("viewer").get(reverse("leases-overview")).content.decode()

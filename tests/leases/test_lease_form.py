@@ -126,6 +126,23 @@ def test_a_lost_lease_offers_another_like_this(as_, personas, items, sim):
     assert as_("member").get(reverse("leases-new") + "?again=nope").status_code == 404
 
 
+def test_an_ended_lease_page_drops_what_only_a_held_number_needs(as_, personas, items, sim):
+    """After the number ended (here released with its code): no auto-release deadline, no
+    sound opt-in, and "lease another like this" is offered with the code still shown."""
+    req = services.lease_numbers(personas["member"], items["1003"], key="f" * 32)
+    lease = Lease.objects.get(request=req)
+    c = as_("member")
+    page = reverse("leases-detail", args=[lease.pk])
+    body = c.get(page).content.decode()
+    assert "Auto-release before" in body and 'id="notify-toggle"' in body
+    Lease.objects.filter(pk=lease.pk).update(code="736251")
+    services.release(personas["member"], [lease])
+    body = c.get(page).content.decode()
+    assert "736251" in body and f"?again={lease.pk}" in body
+    assert "Auto-release before" not in body and 'id="notify-toggle"' not in body
+    assert "Ended at" in body
+
+
 def test_a_failed_request_keeps_the_form_with_a_new_key(as_, items, sim):
     sim.state.pool = sim.state.pool[:1]
     c = as_("member")
