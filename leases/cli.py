@@ -23,6 +23,7 @@ from django.http import Http404
 
 from accounts import permissions
 from accounts.clients import CallContext, client_for
+from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount, Role
 from accounts.permissions import SystemActor
 from accounts.upstream.client import (
@@ -91,7 +92,14 @@ class Console:
         self.actor = actor
         if base_url:
             self.account.base_url = base_url
-        self.client = _ContextClient(client_for(self.account), CallContext.for_user(actor))
+        try:
+            client = client_for(self.account)
+        except SecretUnreadable:
+            raise CommandError(
+                f"the stored pkey of {name!r} cannot be decrypted with the configured field keys "
+                "(ZHIMA_FIELD_KEYS / ZHIMA_FIELD_KEYS_FILE); enter it again in the admin"
+            ) from None
+        self.client = _ContextClient(client, CallContext.for_user(actor))
 
     def close(self) -> None:
         """Stored accounts share a pooled client per process; nothing to close here."""

@@ -170,3 +170,13 @@ def test_as_needs_a_stored_account(db):
     except SystemExit as exc:
         assert exc.code == 2
     assert "--as needs --dev-account" in err.getvalue()
+
+
+def test_an_undecryptable_stored_key_is_a_clear_usage_error(account, sim):
+    """A key encrypted with a field key this process lacks: one line, exit 2, no traceback,
+    and nothing sent upstream."""
+    DeveloperAccount.objects.filter(pk=account.pk).update(pkey_encrypted="gAAAAA-broken")
+    code, out, err = run("verify")
+    assert code == 2 and out == ""
+    assert "cannot be decrypted" in err and "Traceback" not in err
+    assert "verify" not in sim.stats()["requests"]
