@@ -7,6 +7,7 @@ A page is the rows strictly older than a cursor ``<epoch microseconds>.<id>`` in
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
@@ -80,7 +81,9 @@ class CsvResponse(StreamingHttpResponse):
     BATCH = 500
 
     async def __aiter__(self):
-        parts = iter(self.streaming_content)
+        content = self.streaming_content
+        assert isinstance(content, Iterator)  # stream_csv builds it from a generator
+        parts = content
         take = sync_to_async(lambda: list(islice(parts, self.BATCH)), thread_sensitive=True)
         while batch := await take():
             for part in batch:
