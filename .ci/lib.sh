@@ -53,6 +53,8 @@ write_local_settings() {  # $1: the simulator's upstream URL, or empty when not 
       echo "# the environment wins. Never used in production (see README, Running for a team)."
       echo "DJANGO_DEBUG=true"
       echo "DJANGO_SECRET_KEY=$key"
+      echo "# webhooks may post to receivers on this machine (production: public addresses only)"
+      echo "ZHIMA_WEBHOOK_PRIVATE_NETWORKS=127.0.0.0/8,::1"
       if [ -n "$1" ]; then
         echo "ZHIMA_BASE_URL=$1"
         echo "ZHIMA_SANDBOX_URL=$1"

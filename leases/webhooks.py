@@ -14,20 +14,29 @@ Each POST carries ``X-Zhima-Event-Id`` (the same on every retry, for de-duplicat
 ``X-Zhima-Timestamp`` (Unix seconds of this attempt) and ``X-Zhima-Signature:
 sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the endpoint's secret>`` — the
 scheme Stripe and GitHub use, so receivers can refuse replays by the timestamp.
+
+Webhooks reach public addresses only, unless ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` names the
+loopback, private or reserved networks they may reach too (a CI runner on the office LAN): a
+member must not make the console post to, and report the answers of, services that only the
+console's own network can see. The check runs at registration and again before every POST
+(a name can resolve elsewhere later); redirects are never followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -38,6 +47,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
+from zhima_site.clientip import in_networks
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
 from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
@@ -189,6 +199,29 @@ def _timeouts() -> tuple[float, float]:
     )
 
 
+def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
+    """One POST: its status, and an excerpt of a failure's answer or the transport error."""
+    status, error = None, ""
+    try:
+        with _session() as s:
+            r = s.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=_timeouts(),
+                allow_redirects=False,
+                stream=True,
+            )
+            status = r.status_code
+            if not 200 <= status < 300:
+                excerpt = next(r.iter_content(BODY_EXCERPT), b"")
+                error = excerpt.decode("utf-8", "replace")
+            r.close()
+    except requests.RequestException as exc:
+        error = type(exc).__name__
+    return status, error
+
+
 def deliver(delivery_id: int) -> str:
     """Post one due delivery once and log the attempt; returns its state afterwards."""
     now = timezone.now()
@@ -219,23 +252,11 @@ def deliver(delivery_id: int) -> str:
     }
     started = time.monotonic()
     status, error = None, ""
-    try:
-        with _session() as s:
-            r = s.post(
-                hook.url,
-                data=body,
-                headers=headers,
-                timeout=_timeouts(),
-                allow_redirects=False,
-                stream=True,
-            )
-            status = r.status_code
-            if not 200 <= status < 300:
-                excerpt = next(r.iter_content(BODY_EXCERPT), b"")
-                error = excerpt.decode("utf-8", "replace")
-            r.close()
-    except requests.RequestException as exc:
-        error = type(exc).__name__
+    refused = refused_address(hook.url)
+    if refused:
+        error = f"refused: {refused} is not a public address (ZHIMA_WEBHOOK_PRIVATE_NETWORKS)"
+    else:
+        status, error = _post(hook.url, body, headers)
     duration = int((time.monotonic() - started) * 1000)
     if status is not None and 200 <= status < 300:
         return _finish(d, State.DELIVERED, status=status, duration_ms=duration)
@@ -301,6 +322,27 @@ def redeliver(delivery: WebhookDelivery) -> None:
         async_task("leases.tasks.deliver_webhook", delivery.pk, group="webhook")
 
 
+def refused_address(url: str) -> str:
+    """The first address ``url``'s host resolves to that a webhook may not reach (loopback,
+    private, link-local, reserved — unless ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` allows it), or
+    "" when every address is allowed. A host that does not resolve now is not refused here:
+    its delivery fails and is retried."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ""
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]  # an IPv6 scope id is not part of it
+        ip = ipaddress.ip_address(address)
+        mapped = getattr(ip, "ipv4_mapped", None)
+        ip = mapped or ip
+        if ip.is_global or in_networks(str(ip), settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS):
+            continue
+        return str(ip)
+    return ""
+
+
 def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple[Webhook, str]:
     """Register an endpoint; returns it and its secret (generated when none was given), to be
     shown once."""
@@ -313,6 +355,15 @@ def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple
         )
     hook = Webhook(account=account, url=url, events=events)
     hook.full_clean(exclude=["secret_encrypted", "created_by"])
+    refused = refused_address(url)
+    if refused:
+        raise ValidationError(
+            _(
+                "%(host)s is %(ip)s, a loopback, private or reserved address: webhooks reach "
+                "such addresses only when ZHIMA_WEBHOOK_PRIVATE_NETWORKS includes it."
+            )
+            % {"host": urlsplit(url).hostname, "ip": refused}
+        )
     secret = secret or new_secret()
     hook.set_secret(secret)
     hook.created_by = user

@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SECURE", "false")
 os.environ.setdefault("ZHIMA_FIELD_KEYS", "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds=")
 os.environ.setdefault("ZHIMA_READ_TIMEOUT", "2")
 os.environ.setdefault("ZHIMA_LEASE_READ_TIMEOUT", "2")
+# The webhook tests' receivers listen on loopback (tests/webhooks/test_ssrf.py empties it).
+os.environ.setdefault("ZHIMA_WEBHOOK_PRIVATE_NETWORKS", "127.0.0.0/8,::1")
 # Keep this run's broker queue and cache keys apart from any other run on the same Redis.
 os.environ.setdefault("Q_CLUSTER_NAME", f"zhima-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"zhima-test-{os.getpid()}")

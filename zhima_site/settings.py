@@ -275,6 +275,9 @@ ZHIMA_FIELD_KEYS = [k for k in ZHIMA_FIELD_KEYS if k]
 ZHIMA_FIELD_KEYS_FILE = env_str(
     "ZHIMA_FIELD_KEYS_FILE", str(Path.home() / ".config" / "zhima-console" / "field-keys")
 )
+# Loopback, private or reserved networks webhooks may reach besides public addresses (e.g.
+# 10.0.0.0/8 for CI runners on the LAN, 127.0.0.1 for a receiver on this host); empty: none.
+ZHIMA_WEBHOOK_PRIVATE_NETWORKS = env_networks("ZHIMA_WEBHOOK_PRIVATE_NETWORKS")
 # Hosts (or host:port) a developer account's base URL may name; empty: any http(s) host.
 ZHIMA_UPSTREAM_HOSTS = env_list("ZHIMA_UPSTREAM_HOSTS")
 ZHIMA_POLL_INTERVAL = env_float("ZHIMA_POLL_INTERVAL", 5.0)
