@@ -7,6 +7,7 @@ from datetime import date
 from typing import cast
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -112,6 +113,40 @@ class MembershipForm(forms.ModelForm):
             if not others.exclude(pk=m.pk).exists():
                 raise forms.ValidationError(_("The account's last manager keeps that role."))
         return role
+
+
+class AddMemberForm(MembershipForm):
+    """A manager adds an existing console user to the account (people are created by an
+    admin; a manager decides who of them uses this account, and how)."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+
+    class Meta(MembershipForm.Meta):
+        fields = ["username", "role", "daily_budget", "monthly_budget"]
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.instance.account = account
+        self.fields["role"].initial = Role.OPERATOR
+
+    def clean_username(self):
+        name = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(
+                _("No active console user is named %(u)s; an admin creates console users.")
+                % {"u": name}
+            )
+        if Membership.objects.filter(user=user, account=self.account).exists():
+            raise forms.ValidationError(
+                _("%(u)s is already a member of %(a)s.") % {"u": name, "a": self.account.name}
+            )
+        self.instance.user = user
+        return name
+
+    def clean_role(self):
+        return self.cleaned_data["role"]  # a new member: no last manager to keep
 
 
 class TokenForm(forms.Form):

@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/<int:pk>/quota/refresh/", views.quota_refresh, name="accounts-quota-refresh"),
     path("accounts/<int:pk>/members/", views.members, name="accounts-members"),
     path("members/<int:pk>/", views.member_update, name="accounts-member-update"),
+    path("members/<int:pk>/remove/", views.member_remove, name="accounts-member-remove"),
     path("tokens/", views.api_tokens, name="accounts-tokens"),
     path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="accounts-token-revoke"),
 ]

@@ -4,6 +4,7 @@ tokens."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
@@ -21,9 +22,11 @@ from zhima_site.paging import export_csv, page
 from . import permissions, quota, tokens
 from .clients import CallContext
 from .crypto import SecretUnreadable
-from .forms import AuditFilter, MembershipForm, TokenForm
+from .forms import AddMemberForm, AuditFilter, MembershipForm, TokenForm
 from .models import ApiCall, ApiToken, DeveloperAccount, Membership, Role
 from .upstream.client import UpstreamError
+
+log = logging.getLogger(__name__)
 
 
 def filtered_calls(request: AuthenticatedHttpRequest):
@@ -118,23 +121,53 @@ def quota_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("leases-overview")
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def members(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The account's members, each with a form for role and budgets, and one to add a
+    console user; the account's managers only."""
     account, _m = permissions.get_for_user(
         request.user, DeveloperAccount.objects, pk, Role.MANAGER, account_field="pk"
     )
+    add = AddMemberForm(request.POST or None, account=account, prefix="add")
+    if request.method == "POST":
+        if add.is_valid():
+            m = add.save()
+            log.info("%s added %s to %s as %s", request.user, m.user, account.name, m.role)
+            messages.success(
+                request,
+                _("Added %(u)s to %(a)s as %(r)s.")
+                % {"u": m.user.get_username(), "a": account.name, "r": m.get_role_display()},
+            )
+            return redirect("accounts-members", account.pk)
+        return _members_page(request, account, add=add, status=400)
+    return _members_page(request, account, add=add)
+
+
+def _members_page(request, account, *, add=None, invalid=None, status=200) -> HttpResponse:
     rows = [
-        (m, MembershipForm(instance=m, prefix=f"m{m.pk}"))
+        (
+            m,
+            invalid
+            if invalid and m.pk == invalid.instance.pk
+            else MembershipForm(instance=m, prefix=f"m{m.pk}"),
+        )
         for m in account.memberships.select_related("user").order_by("user__username")
     ]
-    return render(request, "accounts/members.html", {"account": account, "rows": rows})
+    add = add or AddMemberForm(account=account, prefix="add")
+    ctx = {"account": account, "rows": rows, "add": add}
+    return render(request, "accounts/members.html", ctx, status=status)
+
+
+def _membership(request: AuthenticatedHttpRequest, pk: int) -> Membership:
+    membership, _m = permissions.get_for_user(
+        request.user, Membership.objects.select_related("user", "account"), pk, Role.MANAGER
+    )
+    return membership
 
 
 @require_POST
 def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    membership, _m = permissions.get_for_user(
-        request.user, Membership.objects.select_related("user", "account"), pk, Role.MANAGER
-    )
+    membership = _membership(request, pk)
     form = MembershipForm(request.POST, instance=membership, prefix=f"m{membership.pk}")
     if form.is_valid():
         form.instance.save(update_fields=["role", "daily_budget", "monthly_budget"])
@@ -144,13 +177,28 @@ def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             % {"u": membership.user.get_username(), "a": membership.account.name},
         )
         return redirect("accounts-members", membership.account_id)
+    return _members_page(request, membership.account, invalid=form, status=400)
+
+
+@require_POST
+def member_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Take a person off the account (their history and audit rows stay); the account keeps
+    at least one manager."""
+    membership = _membership(request, pk)
     account = membership.account
-    rows = [
-        (m, form if m.pk == membership.pk else MembershipForm(instance=m, prefix=f"m{m.pk}"))
-        for m in account.memberships.select_related("user").order_by("user__username")
-    ]
-    ctx = {"account": account, "rows": rows}
-    return render(request, "accounts/members.html", ctx, status=400)
+    managers = Membership.objects.filter(account=account, role=Role.MANAGER)
+    if membership.role == Role.MANAGER and not managers.exclude(pk=membership.pk).exists():
+        messages.error(request, _("The account's last manager cannot be removed."))
+        return redirect("accounts-members", account.pk)
+    membership.delete()
+    log.info("%s removed %s from %s", request.user, membership.user, account.name)
+    messages.success(
+        request,
+        _("Removed %(u)s from %(a)s.") % {"u": membership.user.get_username(), "a": account.name},
+    )
+    if membership.user_id == request.user.pk:
+        return redirect("leases-overview")
+    return redirect("accounts-members", account.pk)
 
 
 # -- API tokens ----------------------------------------------------------------------------------

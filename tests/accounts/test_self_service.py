@@ -120,3 +120,56 @@ def test_only_the_accounts_managers_may_change_members(as_, personas):
     )
     m.refresh_from_db()
     assert m.role == Role.VIEWER
+
+
+def add_form(**values):
+    data = {"username": "", "role": "operator", "daily_budget": "", "monthly_budget": ""}
+    data.update(values)
+    return {f"add-{k}": v for k, v in data.items()}
+
+
+def test_a_manager_adds_an_existing_console_user(as_, personas, account, items, sim):
+    url = reverse("accounts-members", args=[account.pk])
+    outsider = personas["outsider"]
+    r = as_("owner").post(url, add_form(username="outsider", role="operator", daily_budget="1"))
+    assert r.status_code == 302 and r["Location"] == url
+    m = Membership.objects.get(user=outsider, account=account)
+    assert m.role == Role.OPERATOR and m.daily_budget == Decimal("1")
+    assert "Added outsider to Sandbox" in as_("owner").get(url).content.decode()
+    services.lease_numbers(outsider, items["1003"], key="added")  # now they may lease
+
+
+def test_adding_a_member_refuses_bad_input_and_others(as_, personas, account, django_user_model):
+    url = reverse("accounts-members", args=[account.pk])
+    django_user_model.objects.create_user("gone", password="x", is_active=False)
+    before = Membership.objects.count()
+    for values, says in (
+        ({"username": "nobody"}, "No active console user is named nobody"),
+        ({"username": "gone"}, "No active console user is named gone"),
+        ({"username": "member"}, "member is already a member of Sandbox"),
+        ({"username": "outsider", "role": "king"}, "Select a valid choice"),
+        ({"username": "outsider", "daily_budget": "-2"}, "zero or more"),
+        ({"username": ""}, "This field is required"),
+    ):
+        r = as_("owner").post(url, add_form(**values))
+        assert r.status_code == 400 and says in r.content.decode(), values
+    for who, status in (("member", 403), ("viewer", 403), ("outsider", 404)):
+        assert as_(who).post(url, add_form(username="outsider")).status_code == status
+    assert Membership.objects.count() == before
+
+
+def test_a_manager_removes_a_member_but_never_the_last_manager(as_, personas, account):
+    viewer = Membership.objects.get(user=personas["viewer"])
+    remove = reverse("accounts-member-remove", args=[viewer.pk])
+    assert as_("member").post(remove).status_code == 403
+    assert as_("outsider").post(remove).status_code == 404
+    assert as_("owner").get(remove).status_code == 405
+    r = as_("owner").post(remove)
+    assert r.status_code == 302 and not Membership.objects.filter(pk=viewer.pk).exists()
+    assert as_("viewer").get(reverse("accounts-audit")).status_code == 200  # sees nothing now
+    mine = Membership.objects.get(user=personas["owner"])
+    r = as_("owner").post(reverse("accounts-member-remove", args=[mine.pk]), follow=True)
+    assert "last manager cannot be removed" in r.content.decode()
+    assert Membership.objects.filter(pk=mine.pk).exists()
+    bad = reverse("accounts-member-remove", args=[1]).replace("/1/", "/x/")
+    assert as_("owner").post(bad).status_code == 404

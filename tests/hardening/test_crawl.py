@@ -44,6 +44,7 @@ def objects(account):
         "accounts-quota-refresh": lambda: account.pk,
         "accounts-members": lambda: account.pk,
         "accounts-member-update": lambda: Membership.objects.filter(account=account).first().pk,
+        "accounts-member-remove": lambda: Membership.objects.filter(account=account).first().pk,
         "accounts-token-revoke": lambda: (
             ApiToken.objects.filter(user__memberships__account=account).first().pk
         ),
