@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "accounts.logging.RequestIdMiddleware",
+    "zhima_site.middleware.ProbeMiddleware",  # before anything reads the Host header
     "django.middleware.security.SecurityMiddleware",
     "zhima_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

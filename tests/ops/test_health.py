@@ -99,3 +99,29 @@ def test_metrics_move_as_calls_are_made(client, personas, items, sim, settings):
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_health_endpoints_reject_posts(client, db, path):
     assert client.post(path).status_code in (403, 405)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_on_the_processs_own_address(client, db, path):
+    """An orchestrator probes with ``Host: <pod address>``, not in ALLOWED_HOSTS; the probes
+    answer, every other page still refuses that host."""
+    r = client.get(path, HTTP_HOST="10.0.3.7:8000")
+    assert r.status_code in (200, 503) and r.json()["status"] in ("ok", "ready", "not ready")
+    assert "no-cache" in r["Cache-Control"]
+    assert client.get("/login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    assert client.post(path, HTTP_HOST="10.0.3.7:8000").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_probes_answer_on_the_processs_own_address_under_asgi():
+    import asyncio
+
+    from django.test import AsyncClient
+
+    async def probe():
+        c, host = AsyncClient(), {"host": "10.0.3.7:8000"}
+        return [await c.get(p, headers=host) for p in ("/healthz", "/readyz", "/login/")]
+
+    health, ready, page = asyncio.run(probe())
+    assert health.status_code == 200 and ready.status_code in (200, 503)
+    assert page.status_code == 400
