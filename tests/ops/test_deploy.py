@@ -106,3 +106,43 @@ def test_manage_py_reads_the_local_settings_file_and_the_environment_wins(tmp_pa
 def test_the_local_settings_file_is_ignored_by_git():
     r = subprocess.run(["git", "check-ignore", "-q", ".env.local"], cwd=ROOT, timeout=30)
     assert r.returncode == 0
+
+
+def test_gunicorn_serves_with_the_projects_config_in_production_settings(tmp_path):
+    """README's team command: gunicorn with ``zhima_site.gunicorn_conf`` (uvicorn workers,
+    derived timeouts) starts in production settings and answers a probe."""
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {**base, **PROD, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    command = [str(gunicorn), "-c", "python:zhima_site.gunicorn_conf"]
+    command += ["zhima_site.asgi:application", "-b", f"127.0.0.1:{port}", "-w", "1"]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert (
+            answer is not None and answer.status_code == 200 and answer.json() == {"status": "ok"}
+        )
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    assert "uvicorn" in err.lower() or "Booting worker" in err

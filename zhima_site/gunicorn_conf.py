@@ -1,0 +1,29 @@
+"""gunicorn's settings for the console, for a team (README "Running for a team"):
+
+    gunicorn -c python:zhima_site.gunicorn_conf zhima_site.asgi:application -b … -w 4
+
+The worker timeout follows the upstream timeouts instead of being kept in step by hand. A lease
+is made in the request, so a worker must outlive a lease request's longest chain of upstream
+calls (``leases.rules.lease_chain``: 82 s with the defaults), or gunicorn kills it mid-call and
+a charged number is left that no one can name. And a worker gone past its timeout must be
+older than the age at which the console takes a pending lease request for an orphan and
+reconciles it (``reconcile_hold``: the chain + 15 s). The timeout sits halfway in that margin
+(90 s with the defaults); the graceful timeout, which bounds a restart, is the same.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhima_site.settings")
+
+import django
+
+django.setup()  # no database is opened here; the workers connect after the fork
+
+from leases.rules import RECONCILE_MARGIN, lease_chain  # noqa: E402
+
+worker_class = "uvicorn.workers.UvicornWorker"  # ASGI: the API's long-polls
+timeout = math.ceil((lease_chain() + RECONCILE_MARGIN / 2).total_seconds())
+graceful_timeout = timeout
