@@ -5,6 +5,9 @@ import os
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_SECURE", "false")
+# One key for the run and every manage.py it starts (qcluster workers check django-q2's task
+# signatures with it); set, it also keeps manage.py from reading a developer's .env.local.
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 # A fixed test key; production keys come from ZHIMA_FIELD_KEYS or the generated key file.
 os.environ.setdefault("ZHIMA_FIELD_KEYS", "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds=")
 os.environ.setdefault("ZHIMA_READ_TIMEOUT", "2")
