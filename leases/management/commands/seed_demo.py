@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -49,6 +50,8 @@ class Command(BaseCommand):
         lease_ids = self._leases(o["leases"], accounts, items, users, now, year, rng)
         self._audit(o["audit"], accounts, users, lease_ids, now, year, rng)
         with connection.cursor() as cur:
+            for sql in connection.ops.sequence_reset_sql(no_style(), [Lease]):
+                cur.execute(sql)  # PostgreSQL: the next lease the ORM makes follows the seeded
             cur.execute("ANALYZE")  # fresh planner statistics, as the hourly task keeps them
         self.stdout.write(
             f"Seeded {o['leases']} leases and {o['audit']} audit rows in "
@@ -114,6 +117,7 @@ class Command(BaseCommand):
     def _leases(self, n, accounts, items, users, now, year, rng):
         states = ["released"] * 14 + ["expired"] * 3 + ["failed", "blocked"]
         lcols = [
+            "id",  # explicit: the messages name their lease (a sequence may not be at max + 1)
             "account_id",
             "item_id",
             "phone",
@@ -154,6 +158,7 @@ class Command(BaseCommand):
                 code = f"{rng.randrange(10**6):06d}" if state == "released" else ""
                 rows.append(
                     (
+                        first_id + done + i,
                         item.account_id,
                         item.pk,
                         f"199{rng.randrange(10**8):08d}",
