@@ -135,7 +135,7 @@ class AddMemberForm(MembershipForm):
         user = get_user_model().objects.filter(username=name, is_active=True).first()
         if user is None:
             raise forms.ValidationError(
-                _("No active console user is named %(u)s; an admin creates console users.")
+                _("No active console user is named %(u)s; console users are created in the Admin.")
                 % {"u": name}
             )
         if Membership.objects.filter(user=user, account=self.account).exists():

@@ -169,12 +169,22 @@
     }
   }
   document.addEventListener("visibilitychange", function () { keepTitleWhileAway(); pollTick(); });
-  document.addEventListener("htmx:afterSwap", function () { scanCodes(true); });
+  // The alert opt-in is for a page that still waits for something: once nothing on it is
+  // live (the lease, or every number of the board, has ended) it goes.
+  function hideAlertsWhenDone() {
+    if (document.querySelector("[data-poll]")) return false;
+    ["notify-toggle", "notify-blocked"].forEach(function (id) {
+      const el = document.getElementById(id);
+      if (el) el.hidden = true;
+    });
+    return true;
+  }
+  document.addEventListener("htmx:afterSwap", function () { scanCodes(true); hideAlertsWhenDone(); });
 
   document.addEventListener("DOMContentLoaded", function () {
     scanCodes(false);
     const btn = document.getElementById("notify-toggle");
-    if (btn && ("Notification" in window || window.AudioContext)) {
+    if (btn && !hideAlertsWhenDone() && ("Notification" in window || window.AudioContext)) {
       btn.hidden = false;
       labelToggle(btn);
       btn.addEventListener("click", function () {

@@ -192,3 +192,23 @@ def test_active_board_and_history_fit_a_phone(
     # Held numbers first, then the codes of the last 10 minutes (released, not selectable).
     expect(page.locator("#active-rows tr.finished [data-code]")).to_have_count(2)
     expect(page.locator("#active-rows input[type=checkbox]")).to_have_count(2)
+
+
+def test_the_alert_opt_in_goes_when_nothing_on_the_page_is_live(
+    page, live_server, personas, items, sim, poller
+):
+    """The lease page offers the alert while the number waits; once it has ended (here released
+    with its code), live, the offer goes and "lease another like this" comes."""
+    sign_in(page, live_server)
+    req = services.lease_numbers(personas["member"], items["1001"], key="o" * 32)
+    lease = Lease.objects.get(request=req)
+    page.goto(live_server.url + f"/leases/{lease.pk}/")
+    expect(page.locator("#notify-toggle")).to_be_visible()
+    assert sim.deliver(lease.phone, "【微信】您的验证码是 604218，5分钟内有效").ok
+    expect(page.locator("#code")).to_have_text("604218", timeout=15000)
+    expect(page.locator(".state.s-released").first).to_be_visible(timeout=15000)
+    expect(page.locator("#notify-toggle")).to_be_hidden()
+    expect(page.get_by_role("link", name="Lease another like this")).to_be_visible()
+    page.reload()  # a finished page never offers it
+    expect(page.locator("#code")).to_have_text("604218")
+    expect(page.locator("#notify-toggle")).to_have_count(0)
