@@ -15,22 +15,17 @@ Each POST carries ``X-Zhima-Event-Id`` (the same on every retry, for de-duplicat
 sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the endpoint's secret>`` — the
 scheme Stripe and GitHub use, so receivers can refuse replays by the timestamp.
 
-Webhooks reach public addresses only, unless ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` names the
-loopback, private or reserved networks they may reach too (a CI runner on the office LAN): a
-member must not make the console post to, and report the answers of, services that only the
-console's own network can see. The check runs at registration and again before every POST
-(a name can resolve elsewhere later); redirects are never followed.
+Webhooks reach public addresses only (``leases.webhook_guard``); redirects are not followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
+import re
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -47,10 +42,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
-from zhima_site.clientip import in_networks
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
 from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
+from .webhook_guard import REFUSED, refused_address, session
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +181,6 @@ def _data(event: str, lease: Lease, digest: str) -> tuple[dict | None, str]:
 # -- 3: posting ------------------------------------------------------------------------------
 
 
-def _session() -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False  # no proxy or netrc from the environment: the URL is what is called
-    return s
-
-
 def _timeouts() -> tuple[float, float]:
     return (
         getattr(settings, "ZHIMA_WEBHOOK_CONNECT_TIMEOUT", 3.0),
@@ -203,7 +192,7 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
     """One POST: its status, and an excerpt of a failure's answer or the transport error."""
     status, error = None, ""
     try:
-        with _session() as s:
+        with session() as s:
             r = s.post(
                 url,
                 data=body,
@@ -219,6 +208,9 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
             r.close()
     except requests.RequestException as exc:
         error = type(exc).__name__
+        refused = re.search(rf"refused: \S+ {REFUSED}", str(exc))
+        if refused:  # the connection went to an address not allowed (webhook_guard)
+            error = refused.group(0)
     return status, error
 
 
@@ -254,7 +246,7 @@ def deliver(delivery_id: int) -> str:
     status, error = None, ""
     refused = refused_address(hook.url)
     if refused:
-        error = f"refused: {refused} is not a public address (ZHIMA_WEBHOOK_PRIVATE_NETWORKS)"
+        error = f"refused: {refused} {REFUSED} (ZHIMA_WEBHOOK_PRIVATE_NETWORKS)"
     else:
         status, error = _post(hook.url, body, headers)
     duration = int((time.monotonic() - started) * 1000)
@@ -320,27 +312,6 @@ def redeliver(delivery: WebhookDelivery) -> None:
     ).update(state=State.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None)
     if changed:
         async_task("leases.tasks.deliver_webhook", delivery.pk, group="webhook")
-
-
-def refused_address(url: str) -> str:
-    """The first address ``url``'s host resolves to that a webhook may not reach (loopback,
-    private, link-local, reserved — unless ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` allows it), or
-    "" when every address is allowed. A host that does not resolve now is not refused here:
-    its delivery fails and is retried."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return ""
-    for info in infos:
-        address = str(info[4][0]).split("%", 1)[0]  # an IPv6 scope id is not part of it
-        ip = ipaddress.ip_address(address)
-        mapped = getattr(ip, "ipv4_mapped", None)
-        ip = mapped or ip
-        if ip.is_global or in_networks(str(ip), settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS):
-            continue
-        return str(ip)
-    return ""
 
 
 def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple[Webhook, str]:

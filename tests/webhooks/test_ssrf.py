@@ -78,3 +78,32 @@ def test_a_delivery_to_an_address_no_longer_allowed_is_not_posted(
     settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS = ["127.0.0.1"]
     WebhookDelivery.objects.update(next_attempt_at=d.created_at)
     assert webhooks.deliver(d.pk) == "delivered" and len(receiver.requests) == 1
+
+
+def test_a_name_that_resolves_elsewhere_at_connection_time_is_refused_there(
+    personas,
+    items,
+    account,
+    receiver,
+    hook,
+    settings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    """DNS rebinding: the name looked public when checked, and the connection went to
+    loopback. The connection checks its peer before sending a byte."""
+    from leases import webhook_guard
+
+    with django_capture_on_commit_callbacks(execute=True):
+        req = services.lease_numbers(personas["member"], items["1003"], key="rebind")
+        services.release(personas["member"], [Lease.objects.get(request=req)])
+    d = WebhookDelivery.objects.get()
+    settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS = []
+    monkeypatch.setattr(webhooks, "refused_address", lambda url: "")  # "it was public then"
+    assert webhooks.deliver(d.pk) == "pending"
+    assert receiver.requests == []
+    (attempt,) = d.attempt_log.all()
+    assert attempt.error == f"refused: 127.0.0.1 {webhook_guard.REFUSED}"
+    settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    WebhookDelivery.objects.update(next_attempt_at=d.created_at)
+    assert webhooks.deliver(d.pk) == "delivered" and len(receiver.requests) == 1
