@@ -23,6 +23,17 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
+def run_async(make_coroutine):
+    """Run a coroutine to its end on a fresh event loop in a thread of its own: the browser
+    tests' Playwright keeps an event loop running in the main thread, where ``asyncio.run``
+    refuses to start another."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 class Sim:
     """A running simulator and helpers to steer and read it."""
 

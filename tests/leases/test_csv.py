@@ -1,6 +1,5 @@
 """The CSV exports, for people: local times in ISO 8601 with their offset, parameters as JSON."""
 
-import asyncio
 import csv
 import io
 import json
@@ -13,6 +12,7 @@ from django.urls import reverse
 
 from leases import services
 from leases.models import Lease
+from tests.conftest import run_async
 from zhima_site.paging import CsvResponse
 
 
@@ -62,6 +62,6 @@ def test_an_asgi_server_streams_the_export_in_batches(personas, items, name, mon
 
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "StreamingHttpResponse must consume")
-        parts = asyncio.run(body())
+        parts = run_async(body)
     rows = list(csv.DictReader(io.StringIO(b"".join(parts).decode().lstrip("\ufeff"))))
     assert len(rows) >= 3 and len(parts) == len(rows) + 2  # BOM, header, a part per row

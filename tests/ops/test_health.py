@@ -114,14 +114,14 @@ def test_probes_answer_on_the_processs_own_address(client, db, path):
 
 @pytest.mark.django_db(transaction=True)
 def test_probes_answer_on_the_processs_own_address_under_asgi():
-    import asyncio
-
     from django.test import AsyncClient
+
+    from tests.conftest import run_async
 
     async def probe():
         c, host = AsyncClient(), {"host": "10.0.3.7:8000"}
         return [await c.get(p, headers=host) for p in ("/healthz", "/readyz", "/login/")]
 
-    health, ready, page = asyncio.run(probe())
+    health, ready, page = run_async(probe)
     assert health.status_code == 200 and ready.status_code in (200, 503)
     assert page.status_code == 400
