@@ -68,11 +68,19 @@ def release_due(
     now = timezone.now()
     with transaction.atomic():
         qs = Lease.objects.releasing_due(now)
+        features = transaction.get_connection().features
         if ids is not None:
-            qs = qs.filter(pk__in=list(ids))
-        if transaction.get_connection().features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        rows = list(qs.select_related("item", "account").order_by("next_poll_at")[:limit])
+            # A person's own release waits out a moment's lock (another click checking the
+            # same row) instead of skipping past it and leaving the number to the next sweep;
+            # PostgreSQL then re-checks the row, so one claimed meanwhile is not due any more.
+            qs = qs.filter(pk__in=list(ids)).order_by("pk")
+            if features.has_select_for_update:
+                qs = qs.select_for_update(of=("self",))
+        else:  # the sweep: workers share the due rows, none waits for another's
+            qs = qs.order_by("next_poll_at")
+            if features.has_select_for_update_skip_locked:
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
+        rows = list(qs.select_related("item", "account")[:limit])
         Lease.objects.filter(pk__in=[r.pk for r in rows]).update(next_poll_at=now + in_flight())
     groups: dict[tuple[int, str], list[Lease]] = defaultdict(list)
     for lease in rows:
