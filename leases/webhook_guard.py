@@ -56,6 +56,20 @@ def refused_address(url: str) -> str:
     return ""
 
 
+class AddressRefused(NewConnectionError):
+    """The connection reached an address webhooks may not reach; nothing was sent."""
+
+    def __init__(self, conn, address: str) -> None:
+        self.address = address
+        super().__init__(conn, f"refused: {address} {REFUSED}")
+
+
+def refused_by_connection(exc: BaseException) -> str:
+    """The address behind a ``requests`` error raised by ``AddressRefused``, or ""."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return reason.address if isinstance(reason, AddressRefused) else ""
+
+
 class _Checked:
     """A connection that refuses a peer address webhooks may not reach, before sending."""
 
@@ -64,7 +78,7 @@ class _Checked:
         peer = sock.getpeername()[0]
         if not allowed(peer):
             sock.close()
-            raise NewConnectionError(self, f"refused: {peer} {REFUSED}")  # type: ignore[arg-type]
+            raise AddressRefused(self, peer)
         return sock
 
 

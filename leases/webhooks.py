@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import time
 import uuid
@@ -45,7 +44,7 @@ from accounts.crypto import SecretUnreadable
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
 from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
-from .webhook_guard import REFUSED, refused_address, session
+from .webhook_guard import REFUSED, refused_address, refused_by_connection, session
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +206,8 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
                 error = excerpt.decode("utf-8", "replace")
             r.close()
     except requests.RequestException as exc:
-        error = type(exc).__name__
-        refused = re.search(rf"refused: \S+ {REFUSED}", str(exc))
-        if refused:  # the connection went to an address not allowed (webhook_guard)
-            error = refused.group(0)
+        refused = refused_by_connection(exc)
+        error = f"refused: {refused} {REFUSED}" if refused else type(exc).__name__
     return status, error
 
 
