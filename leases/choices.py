@@ -15,7 +15,7 @@ MAX_PER_REQUEST = 10
 
 
 class ItemType(models.IntegerChoices):
-    """The upstream's item types (API.md §3 and §10), with what each allows."""
+    """The upstream's item types (docs/upstream-api.md §3 and §10), with what each allows."""
 
     ONE = 1, _("one number per request")
     SEVERAL = 2, _("several numbers per request")

@@ -1,6 +1,6 @@
 """The Zhima upstream client: one method per endpoint, typed results, typed errors.
 
-Rules this client keeps (API.md §11):
+Rules this client keeps (docs/upstream-api.md §11):
 
 1. One ``requests.Session`` per developer account: pooled keep-alive connections and the PHP
    session cookie.

@@ -1,4 +1,4 @@
-"""An embedded, in-memory stand-in for the Zhima upstream (API.md), on stdlib HTTP only.
+"""An in-memory stand-in for the Zhima upstream (docs/upstream-api.md), on stdlib HTTP only.
 
 It is the development and test upstream and the product's sandbox mode. It keeps the rules the
 document states — the 15-minute session cookie, quantities by item type, specific numbers,

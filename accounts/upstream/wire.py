@@ -1,8 +1,9 @@
 """Decoding and parsing of the Zhima upstream's response bodies.
 
-The upstream document says only that "all interfaces return STRING format". API.md §11 settles
-what the client must accept without configuration; this module is that decision, as pure
-functions with no Django import, so it can be tested and fuzzed on its own.
+The upstream document says only that "all interfaces return STRING format".
+docs/upstream-api.md §11 settles what the client must accept without configuration; this
+module is that decision, as pure functions with no Django import, so it can be tested and
+fuzzed on its own.
 
 Every body is first turned into a flat ``dict[str, str]`` under the upstream's canonical field
 names (``parse_fields``); the per-endpoint readers then normalise the fields into typed results

@@ -1,4 +1,4 @@
-"""Table-driven tests of the wire parser: every body form of API.md §11."""
+"""Table-driven tests of the wire parser: every body form of docs/upstream-api.md §11."""
 
 from decimal import Decimal
 
