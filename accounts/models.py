@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import crypto
+from .bidi import visible
 
 
 class DeveloperAccount(models.Model):
@@ -36,8 +37,8 @@ class DeveloperAccount(models.Model):
         verbose_name = _("developer account")
         verbose_name_plural = _("developer accounts")
 
-    def __str__(self) -> str:
-        return self.name
+    def __str__(self) -> str:  # a label (select options, the admin): controls written out
+        return visible(self.name)
 
     def set_pkey(self, raw: str) -> None:
         self.pkey_encrypted = crypto.encrypt(raw)
@@ -304,7 +305,7 @@ class ApiToken(models.Model):
         verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
+        return visible(f"{self.name} ({self.prefix}…)")
 
     @property
     def usable(self) -> bool:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.bidi import visible
 from accounts.forms import AccountFilter, AccountScopedForm
 from accounts.models import DeveloperAccount
 
@@ -29,7 +30,7 @@ class ItemChoiceField(forms.ModelChoiceField):
     queryset: QuerySet[Item]  # never None: LeaseForm.__init__ sets it
 
     def label_from_instance(self, obj: Item) -> str:
-        return f"{obj.account.name} · {obj.item_id} {obj.name}"
+        return visible(f"{obj.account.name} · {obj.item_id} {obj.name}")
 
 
 class LeaseForm(forms.Form):
@@ -86,7 +87,7 @@ class LeaseForm(forms.Form):
         field = self.item_field
         out = [("", str(field.empty_label), "")]
         for item in field.queryset:
-            why = "" if item.usable else (item.msg or _("not available"))
+            why = "" if item.usable else visible(item.msg or _("not available"))
             out.append((str(item.pk), field.label_from_instance(item), str(why)))
         return out
 

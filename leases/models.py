@@ -13,6 +13,7 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.bidi import visible
 from accounts.models import ApiToken, DeveloperAccount
 from accounts.upstream import wire
 
@@ -98,7 +99,7 @@ class Item(models.Model):
         verbose_name_plural = _("items")
 
     def __str__(self) -> str:
-        return f"{self.item_id} {self.name}".strip()
+        return visible(f"{self.item_id} {self.name}".strip())
 
     @property
     def kind(self) -> ItemType | None:

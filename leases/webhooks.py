@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -44,7 +43,14 @@ from accounts.crypto import SecretUnreadable
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
 from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
-from .webhook_guard import REFUSED, refused_address, refused_by_connection, session
+from .webhook_guard import (
+    REFUSED,
+    refusal_message,
+    refused_address,
+    refused_by_connection,
+    refused_host,
+    session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -323,15 +329,9 @@ def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple
         )
     hook = Webhook(account=account, url=url, events=events)
     hook.full_clean(exclude=["secret_encrypted", "created_by"])
-    refused = refused_address(url)
+    refused = refused_host(url)
     if refused:
-        raise ValidationError(
-            _(
-                "%(host)s is %(ip)s, a loopback, private or reserved address: webhooks reach "
-                "such addresses only when ZHIMA_WEBHOOK_PRIVATE_NETWORKS includes it."
-            )
-            % {"host": urlsplit(url).hostname, "ip": refused}
-        )
+        raise ValidationError(refusal_message(url, refused))
     secret = secret or new_secret()
     hook.set_secret(secret)
     hook.created_by = user

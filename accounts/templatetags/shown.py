@@ -1,4 +1,5 @@
-"""``|shown``: text from outside the console (SMS, item names, upstream messages) as text.
+"""``|shown``: text from outside the console (SMS, item names, upstream messages) and text a
+member chose (token names, tags, webhook URLs, account names) as text.
 
 Bidirectional control characters (RLO and its kin) would reorder what the page shows, so a
 code could read backwards or a name pretend to end in something it does not. Each is made
@@ -8,22 +9,17 @@ Registered as a template builtin (settings.TEMPLATES), so no template needs a ``
 
 from __future__ import annotations
 
-import re
-
 from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.bidi import BIDI_CONTROLS, visible
+
+__all__ = ["BIDI_CONTROLS", "shown", "visible"]
+
 register = template.Library()
-
-BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-@register.filter
-def visible(text: str) -> str:
-    """``text`` with every bidirectional control written out as ``[U+XXXX]`` (for attributes
-    and other places where ``<bdi>`` cannot go)."""
-    return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(text))
+# ``|visible``: for attributes, <title> and other places where ``<bdi>`` cannot go.
+register.filter("visible", visible)
 
 
 @register.filter(is_safe=True)

@@ -117,5 +117,5 @@ def test_a_low_quota_banner_uses_the_estimate(as_, personas, items, account):
     assert "low on quota" not in as_("member").get("/").content.decode()  # 1000 is not < 1000
     services.lease_numbers(personas["member"], items["1003"], key="e")  # 0.3
     body = as_("member").get("/").content.decode()
-    assert "Sandbox is low on quota: ≈ 999.70 left (threshold 1000)." in body
+    assert "<bdi>Sandbox</bdi> is low on quota: ≈ 999.70 left (threshold 1000)." in body
     assert "low on quota" not in as_("outsider").get("/").content.decode()

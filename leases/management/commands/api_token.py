@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts import tokens
+from accounts.bidi import visible
 from accounts.models import ApiToken, DeveloperAccount
 
 
@@ -42,7 +43,8 @@ class Command(BaseCommand):
             for t in ApiToken.objects.filter(user=user):
                 state = "active" if t.usable else "revoked/expired"
                 used = t.last_used_at.isoformat() if t.last_used_at else "never"
-                self.stdout.write(f"{t.name}\t{t.prefix}…\t{state}\tlast used {used}")
+                name = visible(t.name)
+                self.stdout.write(f"{name}\t{t.prefix}…\t{state}\tlast used {used}")
         else:
             n = ApiToken.objects.filter(user=user, name=opts["name"], revoked_at=None).update(
                 revoked_at=timezone.now()

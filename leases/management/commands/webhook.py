@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import crypto
+from accounts.bidi import visible
 from accounts.models import DeveloperAccount
 from leases import webhooks
 from leases.models import Webhook, WebhookDelivery
@@ -50,8 +51,8 @@ class Command(BaseCommand):
         try:
             hook, secret_used = webhooks.add_webhook(acc, url, events, secret)
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from None
-        self.stdout.write(f"webhook {hook.pk} added for {acc.name}: {hook.shown_url}")
+            raise CommandError(visible("; ".join(exc.messages))) from None
+        self.stdout.write(visible(f"webhook {hook.pk} added for {acc.name}: {hook.shown_url}"))
         self.stdout.write(f"events: {', '.join(hook.events)}")
         if not secret:
             self.stdout.write("signing secret (shown once):")
@@ -66,7 +67,10 @@ class Command(BaseCommand):
             state = f"last: {last.event} {last.state}" if last else "nothing delivered yet"
             active = "active" if h.active else "paused"
             self.stdout.write(
-                f"{h.pk}\t{h.account.name}\t{h.shown_url}\t{','.join(h.events)}\t{active}\t{state}"
+                visible(
+                    f"{h.pk}\t{h.account.name}\t{h.shown_url}\t{','.join(h.events)}\t"
+                    f"{active}\t{state}"
+                )
             )
 
     def _remove(self, id: int, **_):

@@ -16,6 +16,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.bidi import json_visible, visible
 from accounts.upstream import wire
 from accounts.upstream.client import (
     TransportError,
@@ -161,12 +162,14 @@ class Command(BaseCommand):
         )
 
     def fail(self, message: str, code: int):
-        self.stderr.write(f"error: {message}")
+        self.stderr.write(visible(f"error: {message}"))
         raise SystemExit(code)
 
     def emit(self, result: dict) -> None:
+        """The result, with every bidirectional control in an SMS, an item name or a message
+        written out (``[U+202E]``; a ``\\u202e`` escape in JSON, the same data)."""
         if self.as_json:
-            self.stdout.write(json.dumps(result, ensure_ascii=False))
+            self.stdout.write(json_visible(json.dumps(result, ensure_ascii=False)))
             return
         if list(result) == ["phoneNos"]:  # one number a line: PHONE=$(manage.py zhima … get 1001)
             for number in result["phoneNos"]:
@@ -176,11 +179,11 @@ class Command(BaseCommand):
             if key == "tiers":
                 for t in value:
                     upper = t["high"] if t["high"] is not None else "+"
-                    self.stdout.write(f"  tier {t['low']}-{upper}: {t['price']}")
+                    self.stdout.write(visible(f"  tier {t['low']}-{upper}: {t['price']}"))
             elif isinstance(value, list):
-                self.stdout.write(f"{key}: {', '.join(value)}")
+                self.stdout.write(visible(f"{key}: {', '.join(value)}"))
             else:
-                self.stdout.write(f"{key}: {value}")
+                self.stdout.write(visible(f"{key}: {value}"))
 
     # -- verbs ---------------------------------------------------------------------------------
 
