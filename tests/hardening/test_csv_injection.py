@@ -20,8 +20,8 @@ HIDDEN = [
     "  +1+cmd|' /C calc'!A0",
     "\n-2+3",
     "\u3000@SUM(A1)",
-    "\xa0=HYPERLINK(\"http://x.example\")",
-    "＝HYPERLINK(\"http://x.example\")",
+    '\xa0=HYPERLINK("http://x.example")',
+    '＝HYPERLINK("http://x.example")',
     "＋1",
     "－2+3",
     "＠SUM(A1)",
@@ -36,7 +36,8 @@ def _rows(response):
 
 
 def _dangerous(cell: str) -> bool:
-    return cell[:1] in ("=", "+", "-", "@", "\t", "\r") or cell.lstrip()[:1] in tuple("=+-@＝＋－＠")
+    starts = cell[:1] in ("=", "+", "-", "@", "\t", "\r")
+    return starts or cell.lstrip()[:1] in tuple("=+-@＝＋－＠")
 
 
 @pytest.mark.parametrize("value", EVIL + CONTROL + HIDDEN)
