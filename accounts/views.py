@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
+from . import members as membership_changes
 from . import permissions, quota, tokens
 from .clients import CallContext
 from .crypto import SecretUnreadable
@@ -170,7 +171,11 @@ def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     membership = _membership(request, pk)
     form = MembershipForm(request.POST, instance=membership, prefix=f"m{membership.pk}")
     if form.is_valid():
-        form.instance.save(update_fields=["role", "daily_budget", "monthly_budget"])
+        try:
+            membership_changes.save(request.user, form.instance)
+        except membership_changes.LastManager as exc:
+            form.add_error("role", str(exc))
+            return _members_page(request, membership.account, invalid=form, status=400)
         messages.success(
             request,
             _("Saved %(u)s on %(a)s.")
@@ -183,14 +188,14 @@ def member_update(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def member_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take a person off the account (their history and audit rows stay); the account keeps
-    at least one manager."""
+    at least one manager (``accounts.members``)."""
     membership = _membership(request, pk)
     account = membership.account
-    managers = Membership.objects.filter(account=account, role=Role.MANAGER)
-    if membership.role == Role.MANAGER and not managers.exclude(pk=membership.pk).exists():
-        messages.error(request, _("The account's last manager cannot be removed."))
+    try:
+        membership_changes.remove(request.user, membership)
+    except membership_changes.LastManager as exc:
+        messages.error(request, str(exc))
         return redirect("accounts-members", account.pk)
-    membership.delete()
     log.info("%s removed %s from %s", request.user, membership.user, account.name)
     messages.success(
         request,

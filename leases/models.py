@@ -391,6 +391,30 @@ class Message(models.Model):
         return render(SendStatus, self.status, {"msg": self.status_msg}) if self.status else ""
 
 
+class SendRequest(models.Model):
+    """One keyed send (the API's ``Idempotency-Key``, per token) and its first answer: the
+    same key is answered the same again and sends nothing. The upstream call itself is also
+    guarded by the sent ``Message``'s ``message_once`` claim under the same key."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    key = models.CharField(max_length=64, unique=True)
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)  # of the text: another text under the key is refused
+    outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    msg = models.TextField(blank=True)  # a failure's text, as first answered
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.outcome}"
+
+
 class LeaseEvent(models.Model):
     """The lease page's timeline: leased, received, sent, released… (polls are summarised)."""
 

@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import permissions
@@ -63,6 +64,7 @@ def _page(request, account, form, new_secret: str = "", status: int = 200) -> Ht
     return render(request, "leases/webhooks.html", ctx, status=status)
 
 
+@never_cache  # the answer to an added endpoint shows its new secret: no cache may keep it
 @require_http_methods(["GET", "POST"])
 def webhooks_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -40,6 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
+from zhima_site.clientip import in_networks
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
 from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
@@ -59,7 +61,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 60  # 1 min, 3 min, 9 min, 27 min, 81 min, 4 h, 6 h: about 12 h in all
 BACKOFF_CAP_SECONDS = 6 * 3600
 IN_FLIGHT = timedelta(minutes=2)  # longer than a post can take: a claim past it is abandoned
-BODY_EXCERPT = 200
+BODY_EXCERPT = 200  # bytes of a failed answer read at most
+REPLY_EXCERPT = 60  # characters of it the delivery log keeps (then "…")
 
 __all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "emit", "sign"]
 
@@ -194,7 +197,7 @@ def _timeouts() -> tuple[float, float]:
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
-    """One POST: its status, and an excerpt of a failure's answer or the transport error."""
+    """One POST: its status, and a short excerpt of a failure's answer or the transport error."""
     status, error = None, ""
     try:
         with session() as s:
@@ -208,13 +211,50 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
             )
             status = r.status_code
             if not 200 <= status < 300:
-                excerpt = next(r.iter_content(BODY_EXCERPT), b"")
-                error = excerpt.decode("utf-8", "replace")
+                error = _reply_excerpt(r)
             r.close()
     except requests.RequestException as exc:
         refused = refused_by_connection(exc)
         error = f"refused: {refused} {REFUSED}" if refused else type(exc).__name__
     return status, error
+
+
+def _peer_address(response) -> str:
+    """The address the answer came from (the socket's peer), or "" when it cannot be read."""
+    for sock in (
+        lambda: response.raw._fp.fp.raw._sock,  # http.client's reader: every kind of answer
+        lambda: response.raw.connection.sock,  # a kept-alive connection
+    ):
+        try:
+            return str(sock().getpeername()[0])
+        except (AttributeError, OSError, TypeError, IndexError):
+            continue
+    return ""
+
+
+def _public_peer(address: str) -> bool:
+    """Whether ``address`` is public and not reached only because
+    ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` lets webhooks reach it."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return ip.is_global and not in_networks(str(ip), settings.ZHIMA_WEBHOOK_PRIVATE_NETWORKS)
+
+
+def _reply_excerpt(response) -> str:
+    """What the delivery log keeps of a failed answer's body: nothing when it came from an
+    address allowed only by ``ZHIMA_WEBHOOK_PRIVATE_NETWORKS`` (or one that cannot be read):
+    the managers who register URLs must not read through the console what only its own
+    network serves. Otherwise its first ``REPLY_EXCERPT`` characters, blanks folded and every
+    control or format character (terminal escapes, bidi overrides) written as an escape."""
+    if not _public_peer(_peer_address(response)):
+        return ""
+    text = next(response.iter_content(BODY_EXCERPT), b"").decode("utf-8", "replace")
+    text = " ".join(text.split())
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return text if len(text) <= REPLY_EXCERPT else text[:REPLY_EXCERPT] + "…"
 
 
 def deliver(delivery_id: int) -> str:

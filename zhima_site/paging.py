@@ -58,13 +58,19 @@ class _Echo:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Signs a spreadsheet reads as the start of a formula after any leading blanks, the
+# fullwidth forms (＝＋－＠) included: WPS and Excel with a Chinese input method take them too.
+FORMULA_SIGNS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def safe_cell(value):
     """A cell a spreadsheet shows as text: one that begins like a formula (``=``, ``+``,
-    ``-``, ``@``, tab, CR) gets a leading ``'``. Item names, SMS and upstream messages come
-    from outside, and the people this console is for open exports in Excel or WPS."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    ``-``, ``@``, tab, CR, or one of those signs in fullwidth or after blanks) gets a
+    leading ``'``. Item names, SMS and upstream messages come from outside, and the people
+    this console is for open exports in Excel or WPS."""
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_STARTS) or value.lstrip().startswith(FORMULA_SIGNS)
+    ):
         return "'" + value
     return value
 

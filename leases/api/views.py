@@ -24,7 +24,16 @@ from accounts.models import Role
 
 from .. import services
 from ..errors import AmbiguousLease, ServiceError
-from ..models import ACTIVE_STATES, FINAL_STATES, Item, Lease, LeaseRequest, LeaseState, Message
+from ..models import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    Item,
+    Lease,
+    LeaseRequest,
+    LeaseState,
+    Message,
+    SendRequest,
+)
 from . import schemas as s
 from .auth import AsyncTokenAuth, TokenAuth
 from .errors import ApiError, ambiguous_message, install
@@ -417,40 +426,29 @@ def keep_waiting(request, lease_id: int):
 )
 def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = IdempotencyKey):
     """Send an SMS from the number (items that can send). The same ``Idempotency-Key`` sends
-    once; a different text with a used key is a 422."""
+    once and is answered as the first time (sent, refused, or not known whether it went); a
+    different text with a used key is a 422."""
     raw = _idempotency_key(idempotency_key)
     lease = _lease(request, lease_id, Role.OPERATOR)
-    key = "api-send:" + _scoped_key(request, f"send:{lease.pk}", raw)
-    digest = hashlib.sha256(body.text.encode()).hexdigest()
-    if not cache.add(key, {"digest": digest, "message_id": None}, 86400):
-        seen = cache.get(key) or {}
-        if seen.get("digest") != digest:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                _("This Idempotency-Key was used for a different request."),
-            )
-        message_id = seen.get("message_id")
-        msg = (
-            Message.objects.filter(pk=message_id, lease=lease).first()
-            if message_id is not None
-            else None
+    key = _scoped_key(request, f"send:{lease.pk}", raw)
+    try:
+        req = services.send_once(request.auth, lease, body.text, key=key)
+    except services.KeyReused:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            _("This Idempotency-Key was used for a different request."),
+        ) from None
+    if req.outcome == SendRequest.Outcome.PENDING:
+        raise ApiError(
+            409,
+            "in_progress",
+            _("A request with this Idempotency-Key is still in progress; retry shortly."),
+            {"Retry-After": "1"},
         )
-        if msg is None:
-            raise ApiError(
-                409,
-                "in_progress",
-                _("A request with this Idempotency-Key is still in progress; retry shortly."),
-                {"Retry-After": "1"},
-            )
-    else:
-        try:
-            msg = services.send_sms(request.auth, lease, body.text)
-        except Exception:
-            cache.delete(key)  # nothing was sent for this key: a retry may send
-            raise
-        cache.set(key, {"digest": digest, "message_id": msg.pk}, 86400)
-    return Status(201, {"message_id": msg.pk, "text": msg.text, "status": msg.status})
+    if req.outcome == SendRequest.Outcome.FAILED or req.message is None:
+        raise ApiError(409, "refused", req.msg)
+    return Status(201, {"message_id": req.message.pk, "text": req.message.text, "status": "sent"})
 
 
 @api.get(

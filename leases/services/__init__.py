@@ -17,13 +17,14 @@ Callers import from ``leases.services``; the modules are its parts, not separate
 """
 
 from ..errors import AmbiguousLease, ServiceError
-from .actions import blacklist, keep_waiting, send_sms, send_status
+from .actions import KeyReused, blacklist, keep_waiting, send_once, send_sms, send_status
 from .leasing import lease_numbers, settle_orphaned_requests
 from .polling import apply_poll_results, claim_due
 from .releasing import queue_release, release, release_all, release_due, sweep
 
 __all__ = [
     "AmbiguousLease",
+    "KeyReused",
     "ServiceError",
     "apply_poll_results",
     "blacklist",
@@ -34,6 +35,7 @@ __all__ = [
     "release",
     "release_all",
     "release_due",
+    "send_once",
     "send_sms",
     "send_status",
     "settle_orphaned_requests",

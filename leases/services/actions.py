@@ -17,7 +17,16 @@ from accounts.models import Role
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
-from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
+from ..models import (
+    ACTIVE_STATES,
+    EndReason,
+    EventKind,
+    Lease,
+    LeaseState,
+    Message,
+    SendRequest,
+    SendStatus,
+)
 from ..rules import NOT_LEASED, in_flight
 from .events import event
 from .transitions import touch, transition
@@ -141,6 +150,56 @@ def send_sms(user: permissions.Actor, lease: Lease, text: str, *, key: str = "")
     Lease.objects.filter(pk=lease.pk).update(version=F("version") + 1)
     event(lease.pk, "sent", ctx.actor, text[:100]).save()
     return msg
+
+
+class KeyReused(ServiceError):
+    """A send key already used for another text (or number)."""
+
+
+# Longer than any send call can take: a record still in flight past it was left by a process
+# that died during the call.
+SEND_IN_FLIGHT = timedelta(minutes=5)
+
+
+def _not_known() -> str:
+    return _("Whether the SMS was sent is not known; it is not sent again with this key.")
+
+
+def send_once(user: permissions.Actor, lease: Lease, text: str, *, key: str) -> SendRequest:
+    """A keyed send (the API's): the first call with ``key`` sends through ``send_sms`` (with
+    the same key, so ``message_once`` guards the upstream call too) and records its answer:
+    sent, or the failure's text, an ambiguous one included. Every later call with the key
+    returns that record and sends nothing; while the first is under way the record is
+    ``PENDING``. ``KeyReused``: the key was used for another text or number."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            req = SendRequest.objects.create(key=key, lease=lease, digest=digest)
+    except IntegrityError:
+        req = SendRequest.objects.select_related("message").get(key=key)
+        if req.digest != digest or req.lease_id != lease.pk:
+            raise KeyReused(_("This key was used for a different request.")) from None
+        stale = req.created_at < timezone.now() - SEND_IN_FLIGHT
+        if req.outcome == SendRequest.Outcome.PENDING and stale:
+            SendRequest.objects.filter(pk=req.pk, outcome=req.outcome).update(
+                outcome=SendRequest.Outcome.FAILED, msg=_not_known()
+            )
+            req.refresh_from_db()
+        return req
+    done = SendRequest.objects.filter(pk=req.pk)
+    try:
+        msg = send_sms(user, lease, text, key=key)
+    except ServiceError as exc:
+        done.update(outcome=SendRequest.Outcome.FAILED, msg=str(exc))
+    except BaseException:
+        if lease.messages.filter(direction=Message.Direction.SENT, key=key).exists():
+            done.update(outcome=SendRequest.Outcome.FAILED, msg=_not_known())
+        else:
+            done.delete()  # refused before any claim (role, lookup): nothing to answer again
+        raise
+    else:
+        done.update(outcome=SendRequest.Outcome.SENT, message=msg)
+    return SendRequest.objects.select_related("message").get(pk=req.pk)
 
 
 def send_status(user: permissions.Actor, lease: Lease) -> str:

@@ -33,6 +33,7 @@ class Receiver:
         self.statuses: list[int] = []  # answered in turn; 200 once they run out
         self.seen_ids: set[str] = set()
         self.duplicates = 0
+        self.reply = b"receiver says no"  # the body of a failure's answer
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,7 +58,7 @@ class Receiver:
                 )
                 self.send_response(status if ok else 400)
                 self.end_headers()
-                self.wfile.write(b"receiver says no" if status >= 300 else b"ok")
+                self.wfile.write(receiver.reply if status >= 300 else b"ok")
 
             def log_message(self, *args):
                 pass

@@ -90,7 +90,7 @@ def test_a_500_is_retried_later_with_the_same_event_id(
     d.refresh_from_db()
     assert d.state == "delivered" and d.attempts == 2
     assert [a.status_code for a in d.attempt_log.all()] == [500, 200]
-    assert "receiver says no" in d.attempt_log.first().error
+    assert d.attempt_log.first().error == ""  # a loopback receiver: no excerpt of its answer
     first, second = receiver.requests
     assert first["headers"]["X-Zhima-Event-Id"] == second["headers"]["X-Zhima-Event-Id"]
     assert first["body"] == second["body"] and first["verified"] and second["verified"]

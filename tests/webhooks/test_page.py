@@ -45,6 +45,14 @@ def test_a_manager_adds_one_and_sees_the_generated_secret_once(as_, account):
     assert "https://ci.example.com/zhima" in again and secret not in again
 
 
+def test_the_answer_that_shows_a_new_secret_is_never_stored_by_a_cache(as_, account):
+    """Like the tokens page: no browser history, back button or proxy keeps the secret."""
+    c = as_("owner")
+    r = c.post(page(account), {"url": "https://ci.example.com/zhima", "events": ["lease.ended"]})
+    assert r.status_code == 201 and Webhook.objects.get().get_secret() in r.content.decode()
+    assert "no-store" in r["Cache-Control"] and "private" in r["Cache-Control"]
+
+
 def test_a_given_secret_is_never_shown_and_bad_input_is_a_form_error(as_, account):
     c = as_("owner")
     r = c.post(
