@@ -211,8 +211,8 @@ class ConsoleCollector:
             ("webhook_deliveries", "Webhook deliveries ended, by state", "state"),
         ):
             counter = CounterMetricFamily(f"zhima_{family}", doc, labels=[label])
-            for value in ("delivered", "failed") if label == "state" else ("ok", "failed"):
-                counter.add_metric([value], tallies.get(f"{family}|{value}", 0))
+            for kind in ("delivered", "failed") if label == "state" else ("ok", "failed"):
+                counter.add_metric([kind], tallies.get(f"{family}|{kind}", 0))
             yield counter
         beats = GaugeMetricFamily(
             "zhima_poller_heartbeat_age_seconds",
