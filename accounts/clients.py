@@ -246,12 +246,17 @@ def reserve_calls(rows: list[CallRow]) -> list[int]:
     return insert_calls(rows)
 
 
+def abandoned_after() -> float:
+    """Seconds after which a pending row's call can no longer complete: three times the
+    longest call (``/metrics`` shows it beside the oldest pending row's age)."""
+    longest = max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
+    return max(60.0, 3 * (settings.ZHIMA_CONNECT_TIMEOUT + longest))
+
+
 def settle_abandoned_calls(now=None) -> int:
     """Mark the pending rows no answer can complete any more (their process was killed
     mid-call) as ``unknown``: the request may or may not have reached the upstream."""
-    longest = max(settings.ZHIMA_READ_TIMEOUT, settings.ZHIMA_LEASE_READ_TIMEOUT)
-    wait = max(60.0, 3 * (settings.ZHIMA_CONNECT_TIMEOUT + longest))
-    cutoff = (now or timezone.now()) - timedelta(seconds=wait)
+    cutoff = (now or timezone.now()) - timedelta(seconds=abandoned_after())
     stale = list(
         ApiCall.objects.filter(outcome=Outcome.PENDING, created_at__lt=cutoff).values_list(
             "id", "endpoint"

@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
+from accounts.models import Tally
 from zhima_site.clientip import in_networks
 
 from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
@@ -301,6 +302,7 @@ def deliver(delivery_id: int) -> str:
         WebhookAttempt.objects.create(
             delivery=d, status_code=status, error=error[:300], duration_ms=duration
         )
+        Tally.bump({"webhook_attempts|failed": 1})
         WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
             next_attempt_at=timezone.now() + backoff(d.attempts)
         )
@@ -321,6 +323,9 @@ def _finish(d, state: str, *, status=None, error: str = "", duration_ms: int = 0
         WebhookAttempt.objects.create(
             delivery=d, status_code=status, error=error[:300], duration_ms=duration_ms
         )
+        # Running totals for /metrics: each attempt, and each delivery by how it ended.
+        ok = "ok" if state == State.DELIVERED else "failed"
+        Tally.bump({f"webhook_attempts|{ok}": 1, f"webhook_deliveries|{state}": 1})
         WebhookDelivery.objects.filter(pk=d.pk, state=State.PENDING).update(
             state=state,
             next_attempt_at=None,

@@ -25,8 +25,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS
-from accounts.models import DeveloperAccount, Tally
+from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS, abandoned_after
+from accounts.models import ApiCall, DeveloperAccount, Outcome, Tally
 from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 
 from .clientip import client_ip, in_networks
@@ -164,14 +164,56 @@ class ConsoleCollector:
         for state in HELD_STATES:
             held.add_metric([state], counts.get(state, 0))
         yield held
+        held_ids = [pk for (pk,) in held_rows("pk")]  # few; read by the index (held_rows)
+        oldest_held = (
+            Lease.objects.filter(pk__in=held_ids).aggregate(m=Min("leased_at"))["m"]
+            if held_ids
+            else None
+        )
+        yield GaugeMetricFamily(
+            "zhima_lease_oldest_held_seconds",
+            "Age of the oldest lease still holding a number (0: none)",
+            value=(now - oldest_held).total_seconds() if oldest_held else 0,
+        )
+        yield GaugeMetricFamily(
+            "zhima_upstream_force_release_seconds",
+            "The upstream's forced release of a leased number",
+            value=settings.ZHIMA_UPSTREAM_FORCE_RELEASE_MINUTES * 60,
+        )
         quota = GaugeMetricFamily(
             "zhima_account_quota", "Cached upstream quota per account", labels=["account"]
         )
-        for name, left in DeveloperAccount.objects.filter(quota__isnull=False).values_list(
-            "name", "quota"
+        threshold = GaugeMetricFamily(
+            "zhima_account_quota_threshold",
+            "Low-quota threshold per account (an alert below it)",
+            labels=["account"],
+        )
+        for name, left, low in DeveloperAccount.objects.filter(quota__isnull=False).values_list(
+            "name", "quota", "low_quota_threshold"
         ):
             quota.add_metric([name], left or 0)
+            threshold.add_metric([name], low)
         yield quota
+        yield threshold
+        pending = ApiCall.objects.filter(outcome=Outcome.PENDING).aggregate(m=Min("created_at"))
+        yield GaugeMetricFamily(
+            "zhima_audit_pending_oldest_seconds",
+            "Age of the oldest audit row still waiting for its call's outcome (0: none)",
+            value=(now - pending["m"]).total_seconds() if pending["m"] else 0,
+        )
+        yield GaugeMetricFamily(
+            "zhima_audit_settle_after_seconds",
+            "Age at which the every-minute task settles a pending audit row as unknown",
+            value=abandoned_after(),
+        )
+        for family, doc, label in (
+            ("webhook_attempts", "Webhook POSTs, by result", "result"),
+            ("webhook_deliveries", "Webhook deliveries ended, by state", "state"),
+        ):
+            counter = CounterMetricFamily(f"zhima_{family}", doc, labels=[label])
+            for kind in ("delivered", "failed") if label == "state" else ("ok", "failed"):
+                counter.add_metric([kind], tallies.get(f"{family}|{kind}", 0))
+            yield counter
         beats = GaugeMetricFamily(
             "zhima_poller_heartbeat_age_seconds",
             "Seconds since each poller slot beat",
