@@ -32,7 +32,7 @@ from leases.rules import RECONCILE_MARGIN, lease_chain  # noqa: E402
 
 with warnings.catch_warnings():  # the module says it moves to a package of its own one day
     warnings.simplefilter("ignore", DeprecationWarning)
-    from uvicorn.workers import UvicornWorker  # noqa: E402
+    from uvicorn.workers import UvicornWorker
 
 
 class Worker(UvicornWorker):

@@ -134,9 +134,7 @@ def sign_in(root: str, username: str, password: str, spoofed: str) -> int:
     return r.status_code
 
 
-def test_a_spoofed_forwarded_for_neither_opens_the_metrics_nor_escapes_the_lockout(
-    serve, member
-):
+def test_a_spoofed_forwarded_for_neither_opens_the_metrics_nor_escapes_the_lockout(serve, member):
     """With ``TRUSTED_PROXIES`` empty, the peer (loopback here) is the client, whatever the
     header claims."""
     root = serve(TRUSTED_PROXIES="", METRICS_ALLOW_IPS="10.0.0.0/8")
