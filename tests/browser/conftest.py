@@ -7,12 +7,41 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# themselves are plain synchronous calls, so Django's guard is lifted for these tests only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+HERE = Path(__file__).resolve().parent
+UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+def _is_browser_test(item) -> bool:
+    return Path(item.path).resolve().is_relative_to(HERE)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The browser tests run after every other test of the session: once Playwright's sync
+    API has started, its event loop stays running in the main thread until the session ends,
+    and Django refuses synchronous ORM calls there."""
+    items.sort(key=_is_browser_test)  # stable: the order within each group is kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Django's async-safety guard is lifted for each browser test, from its setup to its
+    teardown (the test's own ORM calls, and the database's flush, are plain synchronous
+    calls on Playwright's loop), and nowhere else: in every other test a synchronous ORM call
+    on an event loop (the API's long-polls) fails."""
+    if not _is_browser_test(item):
+        return (yield)
+    before = os.environ.get(UNSAFE)
+    os.environ[UNSAFE] = "true"
+    try:
+        return (yield)
+    finally:
+        if before is None:
+            os.environ.pop(UNSAFE, None)
+        else:
+            os.environ[UNSAFE] = before
 
 
 @pytest.fixture(scope="session")
