@@ -266,7 +266,8 @@ ZHIMA_SANDBOX_URL = env_str("ZHIMA_SANDBOX_URL", "http://127.0.0.1:8001/zsmcode/
 ZHIMA_CONNECT_TIMEOUT = env_float("ZHIMA_CONNECT_TIMEOUT", 3.05)
 ZHIMA_READ_TIMEOUT = env_float("ZHIMA_READ_TIMEOUT", 10.0)
 # The lease call waits longer: an answer given up on may have leased numbers no one can name.
-# Keep it under the web server's worker timeout (gunicorn: 30 s by default).
+# gunicorn's worker timeout follows from these three (zhima_site/gunicorn_conf.py: 90 s with the
+# defaults, longer than the longest lease request); a server run without that file needs as much.
 ZHIMA_LEASE_READ_TIMEOUT = env_float("ZHIMA_LEASE_READ_TIMEOUT", 25.0)
 ZHIMA_HTTP_PROXY = env_str("ZHIMA_HTTP_PROXY")  # e.g. http://proxy:3128; none by default
 # Not env_list: ZHIMA_FIELD_KEYS_FILE is where a generated key is kept (accounts.crypto), not

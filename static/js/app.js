@@ -225,7 +225,7 @@
   }
 })();
 
-// == Lease progress (issue 11 §6) ==================================================================
+// == Lease progress ===============================================================================
 // A submit button with data-progress="… {s} s" shows the seconds elapsed while its form's
 // request runs (the upstream may take many seconds to lease); the paragraph .lease-progress
 // beside it says the request is sent once. Self-contained: it only reads data-progress.
