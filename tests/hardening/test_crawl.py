@@ -121,7 +121,7 @@ def test_the_outsider_gets_404_on_every_object_url(client, world, account):
         assert 404 in (client.get(url).status_code, client.post(url).status_code), name
 
 
-# -- the calendar's ends and ids of any size (issue 12) ------------------------------------------
+# -- the calendar's ends and ids of any size ---------------------------------------------------
 
 HUGE_IDS = ["99999999999999999999", "9223372036854775808", "9" * 80]
 EXTREME_DATES = [

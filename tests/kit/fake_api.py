@@ -1,5 +1,5 @@
 """A FAKE of the console's /api/v1 lease endpoints, for the plugin's unit tests only: it
-follows the contract of issue 14 (point 2) — idempotency keys, tags, the long-poll with
+follows the API's contract — idempotency keys, tags, the long-poll with
 ``wait``/``after`` answering 200/204/410, release — and records every request. The real API
 is exercised end to end in ``tests/e2e``."""
 

@@ -70,7 +70,7 @@ def zhima_number(request, zhima_api, zhima_run_id):
         pytest.fail("zhima_number needs ZHIMA_ITEM (or @pytest.mark.zhima(item=…))", pytrace=False)
     opts.setdefault("account", os.environ.get("ZHIMA_ACCOUNT") or None)
     nodeid = request.node.nodeid
-    # One key per lease this session asks for: a request repeated after a lost answer (the
+    # One key per lease this pytest run asks for: a request repeated after a lost answer (the
     # client's own retry) gets the first lease back, never a second number; a rerun of the
     # test (pytest-rerunfailures, a retried CI job) is a new attempt and a new number.
     attempt = _attempts[nodeid] = _attempts.get(nodeid, 0) + 1
