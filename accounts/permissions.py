@@ -7,8 +7,8 @@ release all). An object of an account the user is not a member of does not exist
 all go through these functions.
 
 A member acting through an API token (``user.api_token``, see ``accounts.tokens``) has the same
-roles, narrowed by the token: only its accounts when it names some, and viewer at most when it
-is read-only.
+roles, narrowed by the token: only its accounts when it was limited to some (none once they are
+all deleted), and viewer at most when it is read-only.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ type Actor = User | AnonymousUser | SystemActor
 
 def _narrow(user: User, qs: QuerySet[Membership]) -> QuerySet[Membership]:
     token = getattr(user, "api_token", None)
-    if token is not None and token.account_ids:
+    if token is not None and token.limited:
+        # Only its accounts; none at all once every one of them is deleted.
         qs = qs.filter(account_id__in=token.account_ids)
     return qs
 

@@ -40,6 +40,7 @@ def issue(
             prefix=raw[: len(PREFIX) + 6],
             expires_at=expires_at,
             read_only=read_only,
+            limited=bool(accounts),
         )
         if accounts:
             token.accounts.set(accounts)
