@@ -314,6 +314,9 @@ ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per 
 # with REDIS_URL it is told at once and looks only every second as a backstop.
 ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
+# A waiting /code request checks its token and membership again at least this often (seconds),
+# and always before it answers.
+ZHIMA_API_WAIT_RECHECK_SECONDS = env_float("ZHIMA_API_WAIT_RECHECK_SECONDS", 3.0)
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -18,8 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 from ninja import Header, NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError
 
-from accounts import permissions
+from accounts import permissions, tokens
 from accounts.models import Role
 
 from .. import services
@@ -311,6 +312,17 @@ def _visible(user, lease_id: int) -> int:
     return lease_id
 
 
+def _look(user, lease_id: int, after: int, checked: bool):
+    """``_newer``, with the member's authority checked again unless it was just now: 401
+    once the token is revoked or expired, 404 once the lease is out of its reach."""
+    if not checked:
+        user = tokens.recheck(user)
+        if user is None:
+            raise AuthenticationError()
+        _visible(user, lease_id)
+    return _newer(lease_id, after)
+
+
 def _newer(lease_id: int, after: int):
     """The first received message after ``after``, or whether the lease has ended."""
     msg = (
@@ -340,14 +352,19 @@ async def wait_code(
 ):
     """Long-poll for the first received message newer than ``after``: 200 as soon as one is
     stored, 204 when ``wait`` seconds pass, 410 when the lease has ended without one. Pass
-    the last ``message_id`` you read as ``after`` so a stale code is never read twice."""
+    the last ``message_id`` you read as ``after`` so a stale code is never read twice.
+    The token and the membership are checked again before every answer and at least every
+    ``ZHIMA_API_WAIT_RECHECK_SECONDS`` of waiting (401 or 404 once withdrawn)."""
     await db(_visible, request.auth, lease_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
+    checked = True  # by the authentication and the visibility check just now
     with watcher().watch(lease_id) as woken:
         while True:
             woken.clear()
-            msg, ended = await db(_newer, lease_id, after)
+            msg, ended = await db(_look, request.auth, lease_id, after, checked)
+            checked = False
             if msg is not None:
                 return Status(
                     200,
@@ -368,7 +385,7 @@ async def wait_code(
             if remaining <= 0:
                 return Status(204, None)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+                await asyncio.wait_for(woken.wait(), min(remaining, recheck))
 
 
 # -- actions ---------------------------------------------------------------------------------
