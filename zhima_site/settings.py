@@ -317,6 +317,8 @@ ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' dat
 # A waiting /code request checks its token and membership again at least this often (seconds),
 # and always before it answers.
 ZHIMA_API_WAIT_RECHECK_SECONDS = env_float("ZHIMA_API_WAIT_RECHECK_SECONDS", 3.0)
+# Concurrent /code waits one token may hold (counted in the shared cache); 0: no cap.
+ZHIMA_API_MAX_WAITS_PER_TOKEN = env_int("ZHIMA_API_MAX_WAITS_PER_TOKEN", 10)
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

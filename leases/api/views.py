@@ -26,6 +26,7 @@ from accounts.models import Role
 from .. import services
 from ..errors import AmbiguousLease, ServiceError
 from ..models import ACTIVE_STATES, FINAL_STATES, Item, Lease, LeaseRequest, LeaseState, Message
+from . import limits
 from . import schemas as s
 from .auth import AsyncTokenAuth, TokenAuth
 from .errors import ApiError, ambiguous_message, install
@@ -91,8 +92,9 @@ def _scoped_key(request, kind: str, raw: str) -> str:
 
 
 def _rate_limit(request) -> None:
-    """``ZHIMA_API_LEASES_PER_MINUTE`` lease requests per token in a minute that starts with
-    the token's first request (in the shared cache, so every web process counts together)."""
+    """``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests per token in a minute that
+    starts with the token's first request (in the shared cache, so every web process counts
+    together)."""
     limit = settings.ZHIMA_API_LEASES_PER_MINUTE
     if limit <= 0:
         return
@@ -112,7 +114,7 @@ def _rate_limit(request) -> None:
         raise ApiError(
             429,
             "rate_limited",
-            _("Too many lease requests for this token (%(n)s a minute); retry in %(s)s s.")
+            _("Too many lease and send requests for this token (%(n)s a minute); retry in %(s)s s.")
             % {"n": limit, "s": retry},
             {"Retry-After": str(retry)},
         )
@@ -341,7 +343,7 @@ def _newer(lease_id: int, after: int):
 @api.get(
     "/leases/{lease_id}/code",
     auth=AsyncTokenAuth(),
-    response={200: s.CodeOut, 204: None, 410: s.Error, **ERRORS},
+    response={200: s.CodeOut, 204: None, 410: s.Error, 429: s.Error, **ERRORS},
     tags=["leases"],
 )
 async def wait_code(
@@ -360,32 +362,37 @@ async def wait_code(
     deadline = loop.time() + wait
     recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
     checked = True  # by the authentication and the visibility check just now
-    with watcher().watch(lease_id) as woken:
-        while True:
-            woken.clear()
-            msg, ended = await db(_look, request.auth, lease_id, after, checked)
-            checked = False
-            if msg is not None:
-                return Status(
-                    200,
-                    {
-                        "code": msg.code,
-                        "text": msg.text,
-                        "message_id": msg.pk,
-                        "received_at": msg.created_at,
-                    },
-                )
-            if ended:
-                raise ApiError(
-                    410,
-                    "ended",
-                    _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return Status(204, None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), min(remaining, recheck))
+    slot = await db(limits.take_wait_slot, request.auth.api_token.pk, wait) if wait else None
+    try:
+        with watcher().watch(lease_id) as woken:
+            while True:
+                woken.clear()
+                msg, ended = await db(_look, request.auth, lease_id, after, checked)
+                checked = False
+                if msg is not None:
+                    return Status(
+                        200,
+                        {
+                            "code": msg.code,
+                            "text": msg.text,
+                            "message_id": msg.pk,
+                            "received_at": msg.created_at,
+                        },
+                    )
+                if ended:
+                    raise ApiError(
+                        410,
+                        "ended",
+                        _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
+                    )
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return Status(204, None)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, recheck))
+    finally:
+        if slot is not None:  # given back even when the client went away (view cancelled)
+            await asyncio.shield(db(limits.give_back, slot))
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -429,13 +436,14 @@ def keep_waiting(request, lease_id: int):
 
 @api.post(
     "/leases/{lease_id}/send",
-    response={201: s.SendOut, 422: s.Error, **ERRORS},
+    response={201: s.SendOut, 422: s.Error, 429: s.Error, **ERRORS},
     tags=["leases"],
 )
 def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = IdempotencyKey):
     """Send an SMS from the number (items that can send). The same ``Idempotency-Key`` sends
     once; a different text with a used key is a 422."""
     raw = _idempotency_key(idempotency_key)
+    _rate_limit(request)
     lease = _lease(request, lease_id, Role.OPERATOR)
     key = "api-send:" + _scoped_key(request, f"send:{lease.pk}", raw)
     digest = hashlib.sha256(body.text.encode()).hexdigest()

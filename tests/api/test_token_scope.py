@@ -48,9 +48,7 @@ def test_a_token_whose_every_account_is_deleted_reaches_nothing(personas, items,
     assert "none left (deleted)" in page.get(reverse("accounts-tokens")).text
 
 
-def test_a_lease_elsewhere_a_missing_id_and_a_huge_id_are_the_same_404(
-    personas, items, api_for
-):
+def test_a_lease_elsewhere_a_missing_id_and_a_huge_id_are_the_same_404(personas, items, api_for):
     one = lease(api_for(personas["member"]))
     outsider = api_for(personas["outsider"])
     missing = one["id"] + 1000
