@@ -39,10 +39,8 @@ class Command(BaseCommand):
         if verb == "create":
             self._create(user, opts)
         elif verb == "list":
-            for t in ApiToken.objects.filter(user=user):
-                state = "active" if t.usable else "revoked/expired"
-                used = t.last_used_at.isoformat() if t.last_used_at else "never"
-                self.stdout.write(f"{t.name}\t{t.prefix}…\t{state}\tlast used {used}")
+            for t in ApiToken.objects.filter(user=user).prefetch_related("accounts"):
+                self.stdout.write("\t".join(_describe(t)))
         else:
             n = ApiToken.objects.filter(user=user, name=opts["name"], revoked_at=None).update(
                 revoked_at=timezone.now()
@@ -71,3 +69,18 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: {user.username} is a member of no developer account yet.")
         self.stdout.write(f"Created API token {token.name!r} for {user.username}.")
         self.stdout.write(raw)
+
+
+def _describe(t: ApiToken) -> list[str]:
+    """One token's line: name, prefix, state, access, expiry, account limits, last use."""
+    state = "revoked" if t.revoked_at else ("active" if t.usable else "expired")
+    limits = sorted(a.name for a in t.accounts.all())
+    return [
+        t.name,
+        f"{t.prefix}…",
+        state,
+        "read-only" if t.read_only else "read-write",
+        f"expires {t.expires_at.isoformat()}" if t.expires_at else "no expiry",
+        f"accounts {', '.join(limits)}" if limits else "all accounts",
+        f"last used {t.last_used_at.isoformat() if t.last_used_at else 'never'}",
+    ]
