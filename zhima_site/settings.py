@@ -315,6 +315,11 @@ ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per 
 # with REDIS_URL it is told at once and looks only every second as a backstop.
 ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
+# A waiting /code request checks its token and membership again at least this often (seconds),
+# and always before it answers.
+ZHIMA_API_WAIT_RECHECK_SECONDS = env_float("ZHIMA_API_WAIT_RECHECK_SECONDS", 3.0)
+# Concurrent /code waits one token may hold (counted in the shared cache); 0: no cap.
+ZHIMA_API_MAX_WAITS_PER_TOKEN = env_int("ZHIMA_API_MAX_WAITS_PER_TOKEN", 10)
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

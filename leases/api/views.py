@@ -18,8 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 from ninja import Header, NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError
 
-from accounts import permissions
+from accounts import permissions, tokens
 from accounts.models import Role
 
 from .. import services
@@ -34,6 +35,7 @@ from ..models import (
     Message,
     SendRequest,
 )
+from . import limits
 from . import schemas as s
 from .auth import AsyncTokenAuth, TokenAuth
 from .errors import ApiError, ambiguous_message, install
@@ -99,8 +101,9 @@ def _scoped_key(request, kind: str, raw: str) -> str:
 
 
 def _rate_limit(request) -> None:
-    """``ZHIMA_API_LEASES_PER_MINUTE`` lease requests per token in a minute that starts with
-    the token's first request (in the shared cache, so every web process counts together)."""
+    """``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests per token in a minute that
+    starts with the token's first request (in the shared cache, so every web process counts
+    together)."""
     limit = settings.ZHIMA_API_LEASES_PER_MINUTE
     if limit <= 0:
         return
@@ -120,7 +123,7 @@ def _rate_limit(request) -> None:
         raise ApiError(
             429,
             "rate_limited",
-            _("Too many lease requests for this token (%(n)s a minute); retry in %(s)s s.")
+            _("Too many lease and send requests for this token (%(n)s a minute); retry in %(s)s s.")
             % {"n": limit, "s": retry},
             {"Retry-After": str(retry)},
         )
@@ -320,6 +323,17 @@ def _visible(user, lease_id: int) -> int:
     return lease_id
 
 
+def _look(user, lease_id: int, after: int, checked: bool):
+    """``_newer``, with the member's authority checked again unless it was just now: 401
+    once the token is revoked or expired, 404 once the lease is out of its reach."""
+    if not checked:
+        user = tokens.recheck(user)
+        if user is None:
+            raise AuthenticationError()
+        _visible(user, lease_id)
+    return _newer(lease_id, after)
+
+
 def _newer(lease_id: int, after: int):
     """The first received message after ``after``, or whether the lease has ended."""
     msg = (
@@ -338,7 +352,7 @@ def _newer(lease_id: int, after: int):
 @api.get(
     "/leases/{lease_id}/code",
     auth=AsyncTokenAuth(),
-    response={200: s.CodeOut, 204: None, 410: s.Error, **ERRORS},
+    response={200: s.CodeOut, 204: None, 410: s.Error, 429: s.Error, **ERRORS},
     tags=["leases"],
 )
 async def wait_code(
@@ -349,35 +363,45 @@ async def wait_code(
 ):
     """Long-poll for the first received message newer than ``after``: 200 as soon as one is
     stored, 204 when ``wait`` seconds pass, 410 when the lease has ended without one. Pass
-    the last ``message_id`` you read as ``after`` so a stale code is never read twice."""
+    the last ``message_id`` you read as ``after`` so a stale code is never read twice.
+    The token and the membership are checked again before every answer and at least every
+    ``ZHIMA_API_WAIT_RECHECK_SECONDS`` of waiting (401 or 404 once withdrawn)."""
     await db(_visible, request.auth, lease_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    with watcher().watch(lease_id) as woken:
-        while True:
-            woken.clear()
-            msg, ended = await db(_newer, lease_id, after)
-            if msg is not None:
-                return Status(
-                    200,
-                    {
-                        "code": msg.code,
-                        "text": msg.text,
-                        "message_id": msg.pk,
-                        "received_at": msg.created_at,
-                    },
-                )
-            if ended:
-                raise ApiError(
-                    410,
-                    "ended",
-                    _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return Status(204, None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+    recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
+    checked = True  # by the authentication and the visibility check just now
+    slot = await db(limits.take_wait_slot, request.auth.api_token.pk, wait) if wait else None
+    try:
+        with watcher().watch(lease_id) as woken:
+            while True:
+                woken.clear()
+                msg, ended = await db(_look, request.auth, lease_id, after, checked)
+                checked = False
+                if msg is not None:
+                    return Status(
+                        200,
+                        {
+                            "code": msg.code,
+                            "text": msg.text,
+                            "message_id": msg.pk,
+                            "received_at": msg.created_at,
+                        },
+                    )
+                if ended:
+                    raise ApiError(
+                        410,
+                        "ended",
+                        _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
+                    )
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return Status(204, None)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, recheck))
+    finally:
+        if slot is not None:  # given back even when the client went away (view cancelled)
+            await asyncio.shield(db(limits.give_back, slot))
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -421,7 +445,7 @@ def keep_waiting(request, lease_id: int):
 
 @api.post(
     "/leases/{lease_id}/send",
-    response={201: s.SendOut, 422: s.Error, **ERRORS},
+    response={201: s.SendOut, 422: s.Error, 429: s.Error, **ERRORS},
     tags=["leases"],
 )
 def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = IdempotencyKey):
@@ -429,6 +453,7 @@ def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = I
     once and is answered as the first time (sent, refused, or not known whether it went); a
     different text with a used key is a 422."""
     raw = _idempotency_key(idempotency_key)
+    _rate_limit(request)
     lease = _lease(request, lease_id, Role.OPERATOR)
     key = _scoped_key(request, f"send:{lease.pk}", raw)
     try:

@@ -3,4 +3,4 @@
 from .client import CodeTimeout, LeaseEnded, Number, ZhimaApi, ZhimaApiError
 
 __all__ = ["CodeTimeout", "LeaseEnded", "Number", "ZhimaApi", "ZhimaApiError"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
