@@ -233,6 +233,29 @@ def _webhook(event: str, model: type[Schema], summary: str, schemas: dict) -> di
     }
 
 
+def _link_leases(schema: dict) -> None:
+    """OpenAPI links from the leases POST /leases answers to the operations on a lease (what
+    a client, or a fuzzer, calls next with the lease's id)."""
+    targets = {
+        op["operationId"]: op
+        for path, item in schema["paths"].items()
+        if "{lease_id}" in path
+        for op in item.values()
+    }
+    links = {
+        op_id: {
+            "operationId": op_id,
+            "parameters": {"lease_id": "$response.body#/leases/0/id"},
+            "description": f"{op['summary']}: the first lease of the answer.",
+        }
+        for op_id, op in targets.items()
+    }
+    for item in schema["paths"].values():
+        for op in item.values():
+            if op.get("operationId") == "createLease":
+                op["responses"][201]["links"] = links
+
+
 class ZhimaAPI(NinjaAPI):
     """The API, whose document has one bearer scheme for every operation, and the webhooks."""
 
@@ -254,6 +277,7 @@ class ZhimaAPI(NinjaAPI):
             }
         }
         schema["security"] = [{SCHEME: []}]
+        _link_leases(schema)
         schema["tags"] = [
             {"name": "items", "description": "The items of the developer accounts."},
             {"name": "leases", "description": "Lease numbers, wait for codes, release."},

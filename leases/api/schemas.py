@@ -8,9 +8,10 @@ so a client generated from the document knows every value it can meet.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
+from pydantic import BeforeValidator, StrictBool
 
 from ..choices import EndReason, ItemStatus, ItemType, LeaseState, SendStatus
 from ..models import Message
@@ -32,6 +33,17 @@ StateFilter = Literal[
 ]
 END_REASONS: list[Any] = ["", *EndReason.values]
 SEND_STATUSES: list[Any] = list(SendStatus.values)
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer (8 or 8.0), not a string or a boolean that Python would convert."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# The body's types as the schema says: "1" is not a quantity, 0 is not a boolean.
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 def enum(values: list[Any]) -> dict[str, Any]:
@@ -163,7 +175,7 @@ class LeaseIn(Schema):
             "The developer account's name; required when the token reaches several accounts."
         ),
     )
-    quantity: int = Field(
+    quantity: JsonInt = Field(
         1,
         ge=1,
         le=10,
@@ -187,7 +199,7 @@ class LeaseIn(Schema):
             "Only this carrier: 1 China Mobile, 2 China Unicom, 3 China Telecom; empty: any."
         ),
     )
-    international: bool = Field(False, description="Numbers from outside mainland China.")
+    international: StrictBool = Field(False, description="Numbers from outside mainland China.")
     tag: str = Field(
         "",
         max_length=100,

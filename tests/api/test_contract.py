@@ -322,3 +322,48 @@ def test_the_webhook_body_and_the_api_write_date_times_alike(personas, items, ap
     assert lease["ended_at"] == released["ended_at"]
     assert Lease.objects.get(pk=one["id"]).ended_at is not None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", lease["leased_at"])
+
+
+# -- the README says what runs -----------------------------------------------------------------
+
+
+def readme() -> str:
+    from django.conf import settings
+
+    return (settings.BASE_DIR / "README.md").read_text()
+
+
+def test_the_readme_states_the_webhook_retries_the_code_runs():
+    from leases import webhooks
+    from leases.api.openapi import retry_minutes
+
+    text = " ".join(readme().split())
+    stated = re.search(r"is retried ([\d, and]+) minutes after the failed attempt", text)
+    assert stated, "the README states the retry schedule"
+    assert [int(n) for n in re.findall(r"\d+", stated.group(1))] == retry_minutes()
+    assert f"{webhooks.MAX_ATTEMPTS} attempts" in text
+    assert "`X-Zhima-Event`" in text
+
+
+def test_the_readmes_curl_examples_define_what_they_use():
+    blocks = re.findall(r"```sh\n(.*?)```", readme(), re.S)
+    for block in (b for b in blocks if "curl" in b and "/api/v1" in b):
+        for name in set(re.findall(r"\$\{?([A-Z_]+)", block)):
+            first_use = re.search(r"\$\{?" + name + r"\b", block).start()
+            defined = re.search(r"(^|[\s;])" + name + "=", block)
+            assert defined and defined.start() < first_use, name
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"item": "1001", "international": 0}, 400),  # not a JSON boolean
+        ({"item": "1001", "quantity": "1"}, 400),  # not a JSON integer
+        ({"item": "1001", "quantity": True}, 400),
+        ({"item": "1001", "quantity": 1.5}, 400),
+        ({"item": "1001", "quantity": 1.0}, 201),  # JSON Schema's integer
+    ],
+)
+def test_body_values_have_the_json_types_the_schema_says(personas, items, api_for, body, status):
+    r = api_for(personas["member"]).post("/leases", body, key="typed")
+    assert r.status_code == status, r.content
