@@ -36,6 +36,20 @@ ERROR_TEXT = {
     429: "Too many requests for this token (`rate_limited`); retry after `Retry-After` seconds.",
     502: "The upstream failed or did not answer clearly.",
 }
+IN_PROGRESS = " `in_progress` (with `Retry-After`): a request with this key is still under way."
+CREATE_LEASE_ERRORS = {
+    400: ERROR_TEXT[400] + " Also `idempotency_key_required`, and `account_required` when the "
+    "token reaches several accounts and the body names none.",
+    403: ERROR_TEXT[403],
+    404: "No such developer account or item for this token (`not_found`).",
+    409: ERROR_TEXT[409] + IN_PROGRESS,
+    415: ERROR_TEXT[415],
+    422: ERROR_TEXT[422],
+    429: ERROR_TEXT[429] + " `ZHIMA_API_LEASES_PER_MINUTE` lease requests per token in a minute.",
+    502: "`ambiguous`: the upstream did not answer clearly, a number may have been leased; the "
+    "console reconciles it and never repeats the call (do not retry with a new key). "
+    "`upstream_unreachable`: no number was leased.",
+}
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -179,7 +193,8 @@ def delivery_text() -> str:
     )
 
 
-WEBHOOK_HEADERS = [
+# Each POST's headers: name, meaning, schema (X-Zhima-Event's enum is the webhook's event).
+WEBHOOK_HEADERS: list[tuple[str, str, dict[str, Any]]] = [
     ("X-Zhima-Event", "The event type, as in the body's `type`.", {"enum": list(EVENTS)}),
     (
         "X-Zhima-Event-Id",

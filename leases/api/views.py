@@ -36,7 +36,7 @@ from .errors import (
     install,
     no_content,
 )
-from .openapi import ERROR_TEXT, ZhimaAPI, idempotency_key_doc, operation
+from .openapi import CREATE_LEASE_ERRORS, ERROR_TEXT, ZhimaAPI, idempotency_key_doc, operation
 from .watch import db, watcher
 
 api = ZhimaAPI(
@@ -241,21 +241,7 @@ def _answer(request, req: LeaseRequest, fingerprint: str) -> HttpResponse:
         "createLease",
         "Lease numbers",
         {201: (s.LeasesOut, "The leased numbers (the first answer again for a used key).")},
-        {
-            400: ERROR_TEXT[400] + " Also `idempotency_key_required`, and `account_required` "
-            "when the token reaches several accounts and the body names none.",
-            403: ERROR_TEXT[403],
-            404: "No such developer account or item for this token (`not_found`).",
-            409: ERROR_TEXT[409] + " `in_progress` (with `Retry-After`): a request with this "
-            "key is still under way.",
-            415: ERROR_TEXT[415],
-            422: ERROR_TEXT[422],
-            429: ERROR_TEXT[429] + " `ZHIMA_API_LEASES_PER_MINUTE` lease requests per token "
-            "in a minute.",
-            502: "`ambiguous`: the upstream did not answer clearly, a number may have been "
-            "leased; the console reconciles it and never repeats the call (do not retry with a "
-            "new key). `upstream_unreachable`: no number was leased.",
-        },
+        CREATE_LEASE_ERRORS,
     ),
 )
 def create_lease(
