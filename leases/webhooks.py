@@ -35,6 +35,7 @@ from functools import partial
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -132,6 +133,7 @@ def _enqueue(event: str, lease_ids: list[int], digest: str = "") -> list[int]:
             {"id": event_id, "type": event, "created": int(time.time()), "data": data},
             ensure_ascii=False,
             separators=(",", ":"),
+            cls=DjangoJSONEncoder,  # the automation API's date-times, to the character
         )
         for hook in hooks:
             if hook.account_id != lease.account_id:
@@ -164,12 +166,12 @@ def _data(event: str, lease: Lease, digest: str) -> tuple[dict | None, str]:
         "state": lease.state,
         # The automation API's tag, when that model field exists.
         "tag": getattr(lease, "tag", "") or "",
-        "leased_at": lease.leased_at.isoformat(),
+        "leased_at": lease.leased_at,
     }
     if event == LEASE_ENDED:
         if not lease.final:
             return None, ""
-        info["ended_at"] = lease.ended_at.isoformat() if lease.ended_at else None
+        info["ended_at"] = lease.ended_at
         info["end_reason"] = lease.end_reason
         return {"lease": info}, f"lease:{lease.pk}"
     msg = Message.objects.filter(
@@ -182,7 +184,7 @@ def _data(event: str, lease: Lease, digest: str) -> tuple[dict | None, str]:
         "text": msg.text,
         "code": msg.code,
         "candidates": msg.candidates,
-        "received_at": msg.created_at.isoformat(),
+        "received_at": msg.created_at,
     }
     return {"lease": info, "message": message}, f"lease:{lease.pk}:message:{msg.pk}"
 
