@@ -25,6 +25,7 @@ from . import catalog, reconcile
 from .errors import ServiceError
 from .models import Item, Lease
 from .poller import Poller, alive_slots
+from .webhooks import tasks as webhook_tasks
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ SCHEDULES = {
     "zhima-alerts": ("leases.tasks.check_alerts", 1),
     "zhima-optimize": ("leases.tasks.optimize_database", 60),
     "zhima-reconcile": ("leases.tasks.reconcile_accounts", 1),
+    **webhook_tasks.SCHEDULES,
 }
 
 
@@ -156,23 +158,3 @@ def ensure_schedules() -> None:
                 "repeats": -1,
             },
         )
-
-
-# -- Webhooks (``leases.webhooks``) ------------------------------------------------------------
-
-
-def deliver_webhook(delivery_id: int) -> str:
-    """One POST of one webhook delivery, when it is due."""
-    from . import webhooks
-
-    return webhooks.deliver(delivery_id)
-
-
-def retry_webhooks() -> list[int]:
-    """Every minute: enqueue the webhook deliveries due for a retry."""
-    from . import webhooks
-
-    return webhooks.retry_due()
-
-
-SCHEDULES["zhima-webhooks"] = ("leases.tasks.retry_webhooks", 1)

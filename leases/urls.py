@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import board, reports, views
 
@@ -25,17 +25,5 @@ urlpatterns = [
     path("items/add/", reports.item_add, name="leases-item-add"),
     path("items/<int:pk>/refresh/", reports.item_refresh, name="leases-item-refresh"),
     path("items/<int:pk>/retire/", reports.item_retire, name="leases-item-retire"),
-]
-
-from . import webhook_views  # noqa: E402
-
-urlpatterns += [
-    path("accounts/<int:pk>/webhooks/", webhook_views.webhooks_page, name="leases-webhooks"),
-    path("webhooks/<int:pk>/toggle/", webhook_views.webhook_toggle, name="leases-webhook-toggle"),
-    path("webhooks/<int:pk>/remove/", webhook_views.webhook_remove, name="leases-webhook-remove"),
-    path(
-        "webhooks/deliveries/<int:pk>/redeliver/",
-        webhook_views.webhook_redeliver,
-        name="leases-webhook-redeliver",
-    ),
+    path("", include("leases.webhooks.urls")),
 ]

@@ -21,7 +21,8 @@ from accounts import tokens
 from accounts.clients import client_for
 from accounts.models import Alert, AlertKind, DeveloperAccount
 from leases import services
-from leases.models import Item, Lease, Webhook, WebhookAttempt, WebhookDelivery
+from leases.models import Item, Lease
+from leases.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .test_crawl import objects, url_names
 

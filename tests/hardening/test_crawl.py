@@ -170,7 +170,7 @@ def test_ids_of_any_size_are_404(client, world):
 
 def webhook_delivery(account):
     """A webhook of ``account`` with one failed delivery (made again if the crawl removed it)."""
-    from leases.models import Webhook, WebhookDelivery
+    from leases.webhooks.models import Webhook, WebhookDelivery
 
     hook = Webhook.objects.filter(account=account).first()
     if hook is None:

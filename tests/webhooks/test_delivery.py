@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from leases import services, webhooks
-from leases.models import Lease, LeaseState, Webhook, WebhookDelivery
+from leases import services
+from leases.models import Lease, LeaseState
 from leases.poller import Poller
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import Webhook, WebhookDelivery
 
 from .conftest import SECRET, django_q_sync, verify
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leases.models import Webhook, WebhookAttempt, WebhookDelivery
+from leases.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .conftest import SECRET
 

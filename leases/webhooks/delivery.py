@@ -5,7 +5,7 @@
    the writer (the poller) never waits on a receiver.
 2. After the commit, ``_enqueue`` finds the account's active endpoints for the event (one
    query when there are none), stores one ``WebhookDelivery`` per endpoint with the exact
-   body, and enqueues one django-q2 task per delivery (``leases.tasks.deliver_webhook``).
+   body, and enqueues one django-q2 task per delivery (``leases.webhooks.tasks.deliver_webhook``).
 3. ``deliver`` claims a due delivery (claim-then-act: a task run twice posts once), POSTs it
    and logs the attempt. A failure is due again after an exponential backoff; the every-minute
    ``retry_due`` enqueues what is due, so a worker that died mid-post is retried too.
@@ -15,7 +15,7 @@ Each POST carries ``X-Zhima-Event-Id`` (the same on every retry, for de-duplicat
 sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the endpoint's secret>`` — the
 scheme Stripe and GitHub use, so receivers can refuse replays by the timestamp.
 
-Webhooks reach public addresses only (``leases.webhook_guard``); redirects are not followed.
+Webhooks reach public addresses only (``leases.webhooks.guard``); redirects are not followed.
 """
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
+from leases.models import Lease, Message
 
-from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
-from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
-from .webhook_guard import (
+from .guard import (
     REFUSED,
     refusal_message,
     refused_address,
@@ -51,6 +50,7 @@ from .webhook_guard import (
     refused_host,
     session,
 )
+from .models import CODE_RECEIVED, EVENTS, LEASE_ENDED, Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,9 @@ def _enqueue(event: str, lease_ids: list[int], digest: str = "") -> list[int]:
                 continue  # announced before: delivered (or being delivered) once
             created.append(d.pk)
     for pk in created:
-        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+        async_task(
+            "leases.webhooks.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook"
+        )
     return created
 
 
@@ -302,7 +304,9 @@ def retry_due(limit: int = 200) -> list[int]:
         .values_list("pk", flat=True)[:limit]
     )
     for pk in ids:
-        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+        async_task(
+            "leases.webhooks.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook"
+        )
     return ids
 
 
@@ -314,7 +318,7 @@ def redeliver(delivery: WebhookDelivery) -> None:
         pk=delivery.pk, state__in=[State.FAILED, State.DELIVERED]
     ).update(state=State.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None)
     if changed:
-        async_task("leases.tasks.deliver_webhook", delivery.pk, group="webhook")
+        async_task("leases.webhooks.tasks.deliver_webhook", delivery.pk, group="webhook")
 
 
 def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple[Webhook, str]:
