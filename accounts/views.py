@@ -20,7 +20,7 @@ from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
 from . import permissions, quota, tokens
-from .clients import CallContext
+from .audit import CallContext
 from .crypto import SecretUnreadable
 from .forms import AddMemberForm, AuditFilter, MembershipForm, TokenForm
 from .models import ApiCall, ApiToken, DeveloperAccount, Membership, Role

@@ -22,10 +22,11 @@ from django.core.management.base import CommandError
 from django.http import Http404
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount, Role
 from accounts.permissions import SystemActor
+from accounts.registry import client_for
 from accounts.upstream.client import (
     TransportError,
     UpstreamError,

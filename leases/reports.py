@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import permissions
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import Role
 from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page

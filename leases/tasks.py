@@ -16,9 +16,10 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts import alerts
-from accounts.clients import CallContext, check_key, settle_abandoned_calls
+from accounts.audit import CallContext, settle_abandoned_calls
 from accounts.models import DeveloperAccount
 from accounts.quota import refresh_quota
+from accounts.registry import check_key
 from accounts.upstream.client import UpstreamError
 
 from . import catalog, reconcile

@@ -16,7 +16,8 @@ import pytest
 from django.urls import reverse
 
 from accounts import tokens
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
+from accounts.registry import client_for
 from leases import services, webhooks
 from leases.models import Lease, LeaseState
 

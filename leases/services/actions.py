@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.models import Role
+from accounts.registry import client_for
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error

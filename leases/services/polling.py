@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.clients import CallRow, call_tallies, lateness_tallies, write_calls
+from accounts.audit import CallRow, write_calls
+from accounts.metrics import call_tallies, lateness_tallies
 from accounts.models import Tally
 from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal

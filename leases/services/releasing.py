@@ -13,8 +13,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Role, Tally
+from accounts.registry import client_for
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..choices import RELEASE_TARGETS, EndReason

@@ -7,8 +7,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts import tokens
-from accounts.clients import client_for
 from accounts.models import ApiCall, ApiToken, Membership
+from accounts.registry import client_for
 from leases import services
 from leases.models import Item, Lease, LeaseRequest
 

@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 from django.core import mail
 from django.utils import timezone
 
-from accounts.clients import KeyUnreadable, client_for, forget_clients
 from accounts.logging import ContextFilter
 from accounts.models import Alert, ApiCall, DeveloperAccount, Membership, Role
+from accounts.registry import KeyUnreadable, client_for, forget_clients
 from accounts.upstream.client import UpstreamError
 from leases import services, tasks
 from leases.errors import AmbiguousLease, ServiceError

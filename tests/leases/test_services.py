@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import ApiCall, Membership
 from leases import services
 from leases.catalog import refresh_item
@@ -137,7 +137,7 @@ def test_a_failed_verification_before_a_lease_is_a_plain_failure(personas, items
 def test_the_lease_call_waits_out_a_late_answer_that_other_calls_give_up_on(
     personas, items, sim, settings
 ):
-    from accounts.clients import forget_clients
+    from accounts.registry import forget_clients
 
     settings.ZHIMA_LEASE_READ_TIMEOUT = 4
     forget_clients()

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import Alert
 from accounts.quota import refresh_quota
 from accounts.upstream.client import UpstreamRefusal
