@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import DeveloperAccount, Membership
 
 from .models import Item, Lease
-from .rules import estimate_costs, spent
+from .timing import estimate_costs, spent
 
 
 def estimated_quotas(accounts) -> dict[int, Decimal]:

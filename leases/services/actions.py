@@ -19,7 +19,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
-from ..rules import NOT_LEASED, in_flight
+from ..timing import NOT_LEASED, in_flight
 from .events import event
 from .transitions import touch, transition
 

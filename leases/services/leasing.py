@@ -19,7 +19,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, lease_may_have_happened, upstream_error
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..rules import (
+from ..timing import (
     check_budget,
     check_not_reconciling,
     estimate_costs,
@@ -186,7 +186,7 @@ def settle_orphaned_requests(
     now: datetime | None = None, account_id: int | None = None
 ) -> dict[str, int]:
     """Lease requests still pending after the longest a lease request can take
-    (``rules.reconcile_hold``) were left by a process that died mid-request, a killed web
+    (``timing.reconcile_hold``) were left by a process that died mid-request, a killed web
     worker. One whose lease call went out (its audit row is written before it is sent) may have
     leased and charged numbers no one will name: it becomes ambiguous, is reconciled like any
     other (``leases.reconcile``) and keeps its reservation. One that died before it failed."""

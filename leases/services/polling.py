@@ -21,7 +21,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from .. import codes, signals
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
-from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
+from ..timing import NOT_LEASED, POLL_ENDS, Due, poll_interval
 from .events import event
 from .releasing import queue_release
 from .transitions import touch, transition

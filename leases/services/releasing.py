@@ -21,7 +21,7 @@ from accounts.upstream.client import UpstreamError, UpstreamRefusal
 from ..choices import RELEASE_TARGETS, EndReason
 from ..errors import upstream_error
 from ..models import Lease, LeaseState
-from ..rules import NOT_LEASED, in_flight, poll_interval
+from ..timing import NOT_LEASED, in_flight, poll_interval
 from .transitions import transition
 
 log = logging.getLogger(__name__)
