@@ -60,7 +60,7 @@ from accounts.upstream.client import PENDING, UpstreamError
 
 from . import services
 from .models import PollerHeartbeat
-from .timing import Due
+from .services.polling import Due
 
 log = logging.getLogger(__name__)
 

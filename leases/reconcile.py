@@ -10,7 +10,7 @@ releases all. Until then, the upstream's own forced release after 30 minutes fre
 A handshake keeps a new lease from slipping in between the check and the release: the
 reconciler first marks the account (``reconciling_since``) and then looks for work in flight;
 a lease request first records itself and then looks for the mark
-(``timing.check_not_reconciling``). Both write before they read, so whichever comes second
+(``services.leasing.check_not_reconciling``). Both write before they read, so whichever comes second
 sees the other.
 
 A lease request still pending after the longest a lease request can take

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import board, history_views, views
+from . import board, history_views, item_views, views
 
 urlpatterns = [
     path("", views.overview, name="leases-overview"),
@@ -21,9 +21,9 @@ urlpatterns = [
     path("history/", history_views.history, name="leases-history"),
     path("history.csv", history_views.history_csv, name="leases-history-csv"),
     path("spend/", history_views.spend, name="leases-spend"),
-    path("items/", history_views.items, name="leases-items"),
-    path("items/add/", history_views.item_add, name="leases-item-add"),
-    path("items/<int:pk>/refresh/", history_views.item_refresh, name="leases-item-refresh"),
-    path("items/<int:pk>/retire/", history_views.item_retire, name="leases-item-retire"),
+    path("items/", item_views.items, name="leases-items"),
+    path("items/add/", item_views.item_add, name="leases-item-add"),
+    path("items/<int:pk>/refresh/", item_views.item_refresh, name="leases-item-refresh"),
+    path("items/<int:pk>/retire/", item_views.item_retire, name="leases-item-retire"),
     path("", include("leases.webhooks.urls")),
 ]

@@ -15,11 +15,12 @@ from accounts import permissions
 from accounts.audit import CallContext
 from accounts.models import Role
 from accounts.registry import client_for
+from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
-from ..timing import NOT_LEASED, in_flight
+from ..timing import in_flight
 from .events import event
 from .transitions import touch, transition
 
@@ -44,7 +45,7 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
     try:
         client_for(lease.account).block(lease.item.item_id, lease.phone, context=ctx)
     except UpstreamError as exc:
-        if isinstance(exc, UpstreamRefusal) and NOT_LEASED.search(exc.msg):
+        if isinstance(exc, UpstreamRefusal) and wire.NOT_LEASED.search(exc.msg):
             transition(
                 claim,
                 LeaseState.EXPIRED,

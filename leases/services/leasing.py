@@ -13,20 +13,27 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions, quota
 from accounts.audit import CallContext
-from accounts.models import ApiCall, Membership, Role
+from accounts.models import ApiCall, DeveloperAccount, Membership, Role
 from accounts.registry import client_for
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, lease_may_have_happened, upstream_error
+from ..estimates import check_budget, estimate_costs
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..timing import (
-    check_budget,
-    check_not_reconciling,
-    estimate_costs,
-    poll_interval,
-    reconcile_hold,
-)
+from ..timing import poll_interval, reconcile_hold
 from .events import event
+
+
+def check_not_reconciling(account_id: int) -> None:
+    """Refuse a lease while the console releases all on the account (``leases.reconcile``)."""
+    since = timezone.now() - reconcile_hold()
+    if DeveloperAccount.objects.filter(pk=account_id, reconciling_since__gte=since).exists():
+        raise ServiceError(
+            _(
+                "The console is releasing this account's numbers after an unclear lease "
+                "answer. Try again in a few seconds."
+            )
+        )
 
 
 def lease_numbers(

@@ -16,12 +16,13 @@ from accounts import permissions
 from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Role, Tally
 from accounts.registry import client_for
+from accounts.upstream import wire
 from accounts.upstream.client import UpstreamError, UpstreamRefusal
 
 from ..choices import RELEASE_TARGETS, EndReason
 from ..errors import upstream_error
 from ..models import Lease, LeaseState
-from ..timing import NOT_LEASED, in_flight, poll_interval
+from ..timing import in_flight, poll_interval
 from .transitions import transition
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def release_due(
             )
             note = ""
         except UpstreamRefusal as exc:
-            if not NOT_LEASED.search(exc.msg):
+            if not wire.NOT_LEASED.search(exc.msg):
                 _retry(leases, counts)
                 continue
             note = exc.msg
