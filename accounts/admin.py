@@ -13,7 +13,7 @@ from .audit import CallContext
 from .crypto import SecretUnreadable
 from .models import ApiCall, DeveloperAccount, Membership
 from .quota import refresh_quota
-from .upstream.client import UpstreamError
+from .upstream.errors import UpstreamError
 
 
 class DeveloperAccountForm(forms.ModelForm):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from .metrics import call_tallies
 from .models import ApiCall, Outcome, Tally
 from .tokens import actor_name
-from .upstream.client import PENDING, AuditEvent
+from .upstream.hooks import PENDING, AuditEvent
 
 
 @dataclass

@@ -12,7 +12,7 @@ from .audit import CallContext
 from .crypto import SecretUnreadable
 from .models import AlertKind, DeveloperAccount
 from .registry import client_for
-from .upstream.client import UpstreamError, UpstreamRefusal
+from .upstream.errors import UpstreamError, UpstreamRefusal
 
 
 def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:

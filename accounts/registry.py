@@ -14,7 +14,8 @@ from .audit import DbAudit
 from .crypto import SecretUnreadable
 from .models import AlertKind, DeveloperAccount
 from .session_store import CacheSessionStore
-from .upstream.client import UpstreamError, ZhimaClient
+from .upstream.client import ZhimaClient
+from .upstream.errors import UpstreamError
 
 
 class KeyUnreadable(UpstreamError, SecretUnreadable):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 
-from .upstream.client import SessionStore
+from .upstream.hooks import SessionStore
 
 
 class CacheSessionStore(SessionStore):

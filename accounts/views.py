@@ -24,7 +24,7 @@ from .audit import CallContext
 from .crypto import SecretUnreadable
 from .forms import AddMemberForm, AuditFilter, MembershipForm, TokenForm
 from .models import ApiCall, ApiToken, DeveloperAccount, Membership, Role
-from .upstream.client import UpstreamError
+from .upstream.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 

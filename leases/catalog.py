@@ -9,7 +9,7 @@ from accounts.audit import CallContext
 from accounts.models import DeveloperAccount
 from accounts.registry import client_for
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from .errors import ServiceError, upstream_error
 from .models import Item, ItemStatus

@@ -27,12 +27,8 @@ from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount, Role
 from accounts.permissions import SystemActor
 from accounts.registry import client_for
-from accounts.upstream.client import (
-    TransportError,
-    UpstreamError,
-    UpstreamRefusal,
-    ZhimaClient,
-)
+from accounts.upstream.client import ZhimaClient
+from accounts.upstream.errors import TransportError, UpstreamError, UpstreamRefusal
 
 from . import services
 from .errors import AmbiguousLease, ServiceError

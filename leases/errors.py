@@ -14,7 +14,7 @@ import re
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from accounts.upstream.client import (
+from accounts.upstream.errors import (
     TransportError,
     UnreadableResponse,
     UpstreamError,

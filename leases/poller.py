@@ -56,7 +56,8 @@ from accounts.audit import CallContext, CallRow, reserve_calls
 from accounts.models import DeveloperAccount
 from accounts.registry import KeyUnreadable, check_key, client_for
 from accounts.upstream import wire
-from accounts.upstream.client import PENDING, UpstreamError
+from accounts.upstream.errors import UpstreamError
+from accounts.upstream.hooks import PENDING
 
 from . import services
 from .models import PollerHeartbeat

@@ -20,7 +20,7 @@ from accounts.audit import CallContext, settle_abandoned_calls
 from accounts.models import DeveloperAccount
 from accounts.quota import refresh_quota
 from accounts.registry import check_key
-from accounts.upstream.client import UpstreamError
+from accounts.upstream.errors import UpstreamError
 
 from . import catalog, reconcile
 from .errors import ServiceError

@@ -26,13 +26,20 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from . import wire
+from .errors import (
+    SessionExpired,
+    TransportError,
+    UnreadableResponse,
+    UpstreamError,
+    UpstreamRefusal,
+)
+from .hooks import PENDING, AuditEvent, AuditHook, SessionStore
 from .redact import REDACTED, register_secret
 
 log = logging.getLogger(__name__)
@@ -60,96 +67,11 @@ ENDPOINTS = {
 }
 
 
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class UpstreamError(Exception):
-    """Base of every error the client raises; ``str()`` never holds the pkey."""
-
-    endpoint: str = ""
-
-
-class TransportError(UpstreamError):
-    """No usable HTTP answer: refused, timed out, dropped, or an HTTP status other than 200.
-
-    ``ambiguous`` is true when the request may have reached the upstream and taken effect.
-    """
-
-    def __init__(
-        self, endpoint: str, reason: str, *, ambiguous: bool, http_status: int | None = None
-    ) -> None:
-        self.endpoint = endpoint
-        self.reason = reason
-        self.ambiguous = ambiguous
-        self.http_status = http_status
-        super().__init__(f"{endpoint}: {reason}")
-
-
-class UpstreamRefusal(UpstreamError):
-    """The upstream answered and said no; ``msg`` is its text, verbatim."""
-
-    def __init__(self, endpoint: str, msg: str):
-        self.endpoint = endpoint
-        self.msg = msg
-        super().__init__(msg or f"{endpoint}: refused without a message")
-
-
-class SessionExpired(UpstreamRefusal):
-    """The answer says the session is missing or expired: verify, then repeat once."""
-
-
-class UnreadableResponse(UpstreamError):
-    """The upstream answered with a body we cannot read; ``raw`` keeps it (truncated)."""
-
-    def __init__(self, endpoint: str, reason: str, raw: str):
-        self.endpoint = endpoint
-        self.reason = reason
-        self.raw = raw
-        super().__init__(f"{endpoint}: unreadable response ({reason})")
-
-
-# ---------------------------------------------------------------------------------------------
-# Audit
-
-
-@dataclass
-class AuditEvent:
-    endpoint: str
-    params: dict[str, str]
-    outcome: str  # pending, then ok | refused | transport | unreadable
-    http_status: int | None = None
-    latency_ms: int = 0
-    msg: str = ""
-    raw_body: str = ""
-    context: Any = None
-    phones: list[str] = field(default_factory=list)  # the numbers a get-numbers call leased
-    started_at: float = field(default_factory=time.time)
-    ticket: Any = None  # the hook's handle on the record it wrote for the pending call
-
-
-AuditHook = Callable[[AuditEvent], None]
 Fields = dict[str, str]  # an answer's fields, as ``wire.parse_fields`` reads them
-PENDING = "pending"
 
 
 def _no_audit(event: AuditEvent) -> None:
     return None
-
-
-class SessionStore:
-    """Where the session cookie and its verification time live. This default keeps them in
-    the client; the Django side can share them between worker processes."""
-
-    def __init__(self) -> None:
-        self.cookies: dict[str, str] = {}
-        self.verified_at: float | None = None
-
-    def load(self) -> tuple[dict[str, str], float | None]:
-        return dict(self.cookies), self.verified_at
-
-    def save(self, cookies: dict[str, str], verified_at: float | None) -> None:
-        self.cookies, self.verified_at = dict(cookies), verified_at
 
 
 # ---------------------------------------------------------------------------------------------

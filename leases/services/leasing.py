@@ -15,7 +15,7 @@ from accounts import permissions, quota
 from accounts.audit import CallContext
 from accounts.models import ApiCall, DeveloperAccount, Membership, Role
 from accounts.registry import client_for
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, lease_may_have_happened, upstream_error
 from ..estimates import check_budget, estimate_costs

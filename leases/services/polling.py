@@ -18,7 +18,7 @@ from accounts.audit import CallRow, write_calls
 from accounts.metrics import call_tallies, lateness_tallies
 from accounts.models import Tally
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from .. import codes, signals
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus

@@ -17,7 +17,7 @@ from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Role, Tally
 from accounts.registry import client_for
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from ..choices import RELEASE_TARGETS, EndReason
 from ..errors import upstream_error

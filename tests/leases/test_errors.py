@@ -9,7 +9,7 @@ import requests
 import responses
 from django.utils import translation
 
-from accounts.upstream.client import TransportError, UnreadableResponse, UpstreamRefusal
+from accounts.upstream.errors import TransportError, UnreadableResponse, UpstreamRefusal
 from leases import services
 from leases.errors import AmbiguousLease, ServiceError, upstream_error
 from leases.models import LeaseRequest

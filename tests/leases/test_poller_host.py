@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.logging import ContextFilter
 from accounts.models import Alert, ApiCall, DeveloperAccount, Membership, Role
 from accounts.registry import KeyUnreadable, client_for, forget_clients
-from accounts.upstream.client import UpstreamError
+from accounts.upstream.errors import UpstreamError
 from leases import services, tasks
 from leases.errors import AmbiguousLease, ServiceError
 from leases.models import Item, Lease, LeaseRequest, LeaseState

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts import alerts
-from accounts.upstream.client import TransportError
+from accounts.upstream.errors import TransportError
 from leases import services
 from leases.models import PollerHeartbeat
 

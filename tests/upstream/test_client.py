@@ -8,12 +8,8 @@ import pytest
 import requests
 import responses
 
-from accounts.upstream.client import (
-    TransportError,
-    UnreadableResponse,
-    UpstreamRefusal,
-    ZhimaClient,
-)
+from accounts.upstream.client import ZhimaClient
+from accounts.upstream.errors import TransportError, UnreadableResponse, UpstreamRefusal
 
 
 def test_it_verifies_and_reads_the_quota(zclient):
