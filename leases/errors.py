@@ -9,12 +9,15 @@ number, which the console frees by itself (``leases.reconcile``) — it never re
 
 from __future__ import annotations
 
-import re
-
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.upstream.errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    ConnectTimedOut,
+    HttpStatusError,
+    NoAnswer,
     TransportError,
     UnreadableResponse,
     UpstreamError,
@@ -64,21 +67,22 @@ def lease_may_have_happened(exc: UpstreamError) -> bool:
 
 
 def _transport_text(exc: TransportError) -> tuple[str, str]:
-    if exc.http_status:
+    if isinstance(exc, HttpStatusError):
         return UNREACHABLE, _("The upstream answered with an error (HTTP %(status)s).") % {
             "status": exc.http_status
         }
-    late = re.fullmatch(r"no answer within ([\d.]+) s", exc.reason)
-    if late:
+    if isinstance(exc, NoAnswer):
         return TIMEOUT, _("The upstream did not answer within %(s)s seconds.") % {
-            "s": late.group(1)
+            "s": f"{exc.seconds:g}"
         }
-    reasons = {
-        "connect timed out": _("the connection timed out"),
-        "connection refused": _("the connection was refused"),
-        "connection dropped": _("the connection broke before the answer"),
-    }
-    reason = reasons.get(exc.reason, exc.reason)
+    if isinstance(exc, ConnectTimedOut):
+        reason = _("the connection timed out")
+    elif isinstance(exc, ConnectRefused):
+        reason = _("the connection was refused")
+    elif isinstance(exc, ConnectionDropped):
+        reason = _("the connection broke before the answer")
+    else:
+        reason = exc.reason
     return UNREACHABLE, _("The upstream could not be reached: %(reason)s.") % {"reason": reason}
 
 

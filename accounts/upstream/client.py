@@ -30,14 +30,21 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import wire
 from .errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    ConnectTimedOut,
+    HttpStatusError,
+    NoAnswer,
     SessionExpired,
     TransportError,
     UnreadableResponse,
     UpstreamError,
     UpstreamRefusal,
+    refusal,
 )
 from .hooks import PENDING, AuditEvent, AuditHook, SessionStore
 from .redact import REDACTED, register_secret
@@ -139,15 +146,13 @@ class ZhimaClient:
             resp = self.http.get(url, params=params, timeout=timeout)
             body = resp.content
         except requests.ConnectTimeout:
-            raise TransportError(name, "connect timed out", ambiguous=False) from None
+            raise ConnectTimedOut(name) from None
         except requests.ReadTimeout:
-            raise TransportError(
-                name, f"no answer within {timeout[1]:g} s", ambiguous=True
-            ) from None
+            raise NoAnswer(name, timeout[1]) from None
         except requests.ConnectionError as exc:
-            sent = not _is_connect_failure(exc)
-            reason = "connection dropped" if sent else "connection refused"
-            raise TransportError(name, reason, ambiguous=sent) from None
+            if _is_connect_failure(exc):
+                raise ConnectRefused(name) from None
+            raise ConnectionDropped(name) from None
         except requests.RequestException as exc:
             reason = f"request failed ({type(exc).__name__})"
             raise TransportError(name, reason, ambiguous=True) from None
@@ -155,9 +160,7 @@ class ZhimaClient:
         text = self._redact(wire.decode_body(body))
         event.raw_body = wire.truncate(text)
         if resp.status_code != 200:
-            raise TransportError(
-                name, f"HTTP {resp.status_code}", ambiguous=True, http_status=resp.status_code
-            )
+            raise HttpStatusError(name, resp.status_code)
         fields = wire.parse_fields(text)
         return {k: self._redact(v) for k, v in fields.items()}
 
@@ -294,7 +297,7 @@ class ZhimaClient:
         def read(fields: Fields) -> wire.SmsResult:
             result = wire.read_sms(fields)
             if result.status == "":
-                raise UpstreamRefusal("get_sms", result.msg)
+                raise refusal("get_sms", result.msg)
             return result
 
         return self._call("get_sms", {"itemId": str(item_id), "phoneNo": phone_no}, context, read)
@@ -303,7 +306,7 @@ class ZhimaClient:
         def read(fields: Fields) -> str:
             msg = wire.read_msg(fields)
             if not wire.is_ok(msg):
-                raise UpstreamRefusal(name, msg)
+                raise refusal(name, msg)
             return msg.strip()
 
         return self._call(name, params, context, read)
@@ -346,15 +349,14 @@ class ZhimaClient:
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never made, so the request was never sent."""
+    """True when the connection was never made, so the request was never sent: urllib3's
+    connect errors (name resolution included) or a refused connection, anywhere in the
+    chain of causes."""
     seen = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        name = type(cur).__name__
-        if name in {"NewConnectionError", "ConnectTimeoutError", "NameResolutionError"}:
-            return True
-        if isinstance(cur, ConnectionRefusedError):
+        if isinstance(cur, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
             return True
         nxt = getattr(cur, "reason", None)
         cur = nxt if isinstance(nxt, BaseException) else (cur.__cause__ or cur.__context__)

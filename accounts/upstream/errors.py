@@ -5,6 +5,12 @@ Every one is an ``UpstreamError``; ``str()`` never holds the pkey.
 
 from __future__ import annotations
 
+import re
+
+# A refusal that means the number is not (or no longer) leased to this account: released, never
+# leased, or unknown (get-SMS, send, release and block answer so).
+NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
+
 
 class UpstreamError(Exception):
     """Base of every error the client raises; ``str()`` never holds the pkey."""
@@ -28,6 +34,49 @@ class TransportError(UpstreamError):
         super().__init__(f"{endpoint}: {reason}")
 
 
+class ConnectFailed(TransportError):
+    """The connection was never made, so nothing was sent: never ambiguous."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(endpoint, reason, ambiguous=False)
+
+
+class ConnectTimedOut(ConnectFailed):
+    """No connection within the connect timeout."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint, "connect timed out")
+
+
+class ConnectRefused(ConnectFailed):
+    """The connection was refused (or the name did not resolve)."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint, "connection refused")
+
+
+class ConnectionDropped(TransportError):
+    """The connection broke after the request may have been sent: ambiguous."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint, "connection dropped", ambiguous=True)
+
+
+class NoAnswer(TransportError):
+    """No answer within the read timeout (``seconds``): the request was sent, ambiguous."""
+
+    def __init__(self, endpoint: str, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(endpoint, f"no answer within {seconds:g} s", ambiguous=True)
+
+
+class HttpStatusError(TransportError):
+    """An HTTP status other than 200 (``http_status``): ambiguous."""
+
+    def __init__(self, endpoint: str, status: int) -> None:
+        super().__init__(endpoint, f"HTTP {status}", ambiguous=True, http_status=status)
+
+
 class UpstreamRefusal(UpstreamError):
     """The upstream answered and said no; ``msg`` is its text, verbatim."""
 
@@ -39,6 +88,18 @@ class UpstreamRefusal(UpstreamError):
 
 class SessionExpired(UpstreamRefusal):
     """The answer says the session is missing or expired: verify, then repeat once."""
+
+
+class NotLeased(UpstreamRefusal):
+    """The number is not (or no longer) leased to this account: released, never leased or
+    unknown to the upstream (``NOT_LEASED``). Nothing is held upstream any more."""
+
+
+def refusal(endpoint: str, msg: str) -> UpstreamRefusal:
+    """The refusal for an answer about a leased number: ``NotLeased`` when it says so."""
+    if NOT_LEASED.search(msg):
+        return NotLeased(endpoint, msg)
+    return UpstreamRefusal(endpoint, msg)
 
 
 class UnreadableResponse(UpstreamError):

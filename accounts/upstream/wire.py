@@ -45,10 +45,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]")
 BARE_TEXT_LIMIT = 500
 
-# A refusal that means the number is not (or no longer) leased to this account: released, never
-# leased, or unknown (get-SMS, send, release and block answer so).
-NOT_LEASED = re.compile(r"未获取|已释放|不存在该号码|号码不存在|not leased", re.I)
-
 
 class UnreadableResponse(Exception):
     """A body that fits no accepted form, or lacks a field that must come back."""

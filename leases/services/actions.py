@@ -15,8 +15,7 @@ from accounts import permissions
 from accounts.audit import CallContext
 from accounts.models import Role
 from accounts.registry import client_for
-from accounts.upstream import wire
-from accounts.upstream.errors import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import NotLeased, UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
@@ -45,7 +44,7 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
     try:
         client_for(lease.account).block(lease.item.item_id, lease.phone, context=ctx)
     except UpstreamError as exc:
-        if isinstance(exc, UpstreamRefusal) and wire.NOT_LEASED.search(exc.msg):
+        if isinstance(exc, NotLeased):
             transition(
                 claim,
                 LeaseState.EXPIRED,

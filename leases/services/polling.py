@@ -18,7 +18,7 @@ from accounts.audit import CallRow, write_calls
 from accounts.metrics import call_tallies, lateness_tallies
 from accounts.models import Tally
 from accounts.upstream import wire
-from accounts.upstream.errors import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import NotLeased, UpstreamError
 
 from .. import codes, signals
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
@@ -76,7 +76,7 @@ def apply_poll_results(
     with transaction.atomic():
         write_calls(audit_rows)
         for due, result in results:
-            if isinstance(result, UpstreamRefusal) and wire.NOT_LEASED.search(result.msg):
+            if isinstance(result, NotLeased):
                 counts["gone"] += _end(
                     due.lease_id,
                     LeaseState.EXPIRED,

@@ -16,8 +16,7 @@ from accounts import permissions
 from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Role, Tally
 from accounts.registry import client_for
-from accounts.upstream import wire
-from accounts.upstream.errors import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import NotLeased, UpstreamError
 
 from ..choices import RELEASE_TARGETS, EndReason
 from ..errors import upstream_error
@@ -98,10 +97,7 @@ def release_due(
                 [x.phone for x in leases], item_id, context=call_ctx
             )
             note = ""
-        except UpstreamRefusal as exc:
-            if not wire.NOT_LEASED.search(exc.msg):
-                _retry(leases, counts)
-                continue
+        except NotLeased as exc:
             note = exc.msg
         except UpstreamError:
             _retry(leases, counts)
