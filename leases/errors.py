@@ -46,6 +46,22 @@ class AmbiguousLease(ServiceError):
     """A lease call that may have reached the upstream and got no readable answer."""
 
 
+class NotHeld(ServiceError):
+    """The lease is no longer held (ended meanwhile): there is nothing to act on."""
+
+    def __init__(self) -> None:
+        super().__init__(_("This number is no longer held."))
+
+
+class ReleasePending(ServiceError):
+    """The release was queued but the upstream did not confirm it; the sweep retries it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _("The upstream did not confirm the release; it is retried automatically.")
+        )
+
+
 REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE = "refused", "unreachable", "timeout", "unreadable"
 KINDS = (REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE)
 

@@ -19,7 +19,7 @@ from accounts.registry import client_for
 from accounts.upstream.errors import NotLeased, UpstreamError
 
 from ..choices import RELEASE_TARGETS, EndReason
-from ..errors import upstream_error
+from ..errors import NotHeld, ReleasePending, upstream_error
 from ..models import Lease, LeaseState
 from ..timing import in_flight, poll_interval
 from .transitions import transition
@@ -151,6 +151,16 @@ def release(
     counts = release_due(CallContext.for_user(user), ids=ids)
     counts["queued"] = queued
     return counts
+
+
+def release_one(user: permissions.Actor, lease: Lease) -> None:
+    """Release one lease the user chose (the lease page, the API). Raises ``ReleasePending``
+    when the upstream did not confirm it (it is retried), ``NotHeld`` when it had ended."""
+    counts = release(user, [lease])
+    if counts.get("retry"):
+        raise ReleasePending
+    if not counts.get("queued"):
+        raise NotHeld
 
 
 def sweep(ctx: CallContext) -> dict[str, int]:

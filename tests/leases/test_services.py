@@ -200,6 +200,29 @@ def test_a_failed_release_is_retried_not_lost(personas, items, sim):
     assert lease.state == LeaseState.RELEASED and sim.leases() == []
 
 
+def test_release_one_releases_the_lease(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    services.release_one(personas["member"], lease)
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.RELEASED and sim.leases() == []
+
+
+def test_release_one_of_an_unconfirmed_release_is_pending(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    sim.config(error_rate=1.0, fault_endpoints="release")
+    with pytest.raises(services.ReleasePending):
+        services.release_one(personas["member"], lease)
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.RELEASING
+
+
+def test_release_one_of_an_ended_lease_is_not_held(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    services.release_one(personas["member"], lease)
+    with pytest.raises(services.NotHeld):
+        services.release_one(personas["member"], lease)
+
+
 def test_blacklist_needs_an_operator_and_blocks(personas, items, sim):
     lease = lease_one(personas["member"], items["1001"])
     with pytest.raises(PermissionDenied):
