@@ -247,7 +247,7 @@ def _first_use(request: AuthenticatedHttpRequest, form: TokenForm) -> bool:
 
 @require_POST
 def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    token = ApiToken.objects.filter(pk=pk if str(pk).isdigit() else 0, user=request.user).first()
+    token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:
         raise Http404("No such token")
     if token.revoked_at is None:

@@ -125,7 +125,6 @@ class ZhimaClient:
             self.http.proxies = {"http": proxy, "https": proxy}
         cookies, _ = self.store.load()
         self.http.cookies.update(cookies)
-        self.last_verify: wire.VerifyResult | None = None
 
     def __repr__(self) -> str:
         return f"<ZhimaClient {self.account}@{self.base_url}>"
@@ -230,7 +229,6 @@ class ZhimaClient:
             self.store.save({}, None)
             raise
         self.store.save(self.http.cookies.get_dict(), self.clock())
-        self.last_verify = result
         return result
 
     def _call[T](
@@ -324,22 +322,6 @@ class ZhimaClient:
     def release(self, phone_nos: Iterable[str], item_id: str = "", context: Any = None) -> str:
         params = {"phoneNo": ",".join(phone_nos), "itemId": str(item_id or "")}
         return self._ok_call("release", params, context)
-
-    def release_grouped(
-        self, numbers: Iterable[tuple[str, str]], context: Any = None
-    ) -> dict[str, str | UpstreamError]:
-        """Release ``(item_id, phone)`` pairs with one call per item; returns each item's
-        ``OK`` or the error it met, so one item's failure does not hide the others'."""
-        by_item: dict[str, list[str]] = {}
-        for item_id, phone in numbers:
-            by_item.setdefault(str(item_id), []).append(phone)
-        results: dict[str, str | UpstreamError] = {}
-        for item_id, phones in by_item.items():
-            try:
-                results[item_id] = self.release(phones, item_id, context=context)
-            except UpstreamError as exc:
-                results[item_id] = exc
-        return results
 
     def release_all(self, context: Any = None) -> str:
         return self._ok_call("release_all", {}, context)

@@ -4,7 +4,6 @@ without importing the client."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ class AuditEvent:
     raw_body: str = ""
     context: Any = None
     phones: list[str] = field(default_factory=list)  # the numbers a get-numbers call leased
-    started_at: float = field(default_factory=time.time)
     ticket: Any = None  # the hook's handle on the record it wrote for the pending call
 
 

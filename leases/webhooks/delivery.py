@@ -1,11 +1,12 @@
 """Webhooks: lease events posted, signed, to the URLs a manager registered for an account.
 
-1. The lease services call ``emit`` where a message is stored or a lease reaches a final
-   state. It only registers a commit hook: nothing happens if the transaction rolls back, and
-   the writer (the poller) never waits on a receiver.
-2. After the commit, ``_enqueue`` finds the account's active endpoints for the event (one
-   query when there are none), stores one ``WebhookDelivery`` per endpoint with the exact
-   body, and enqueues one django-q2 task per delivery (``leases.webhooks.tasks.deliver_webhook``).
+1. The lease services announce a stored message or a lease's end on ``leases.signals``, sent
+   once the transaction commits: nothing happens if it rolls back, and the writer (the poller)
+   never waits on a receiver.
+2. On that signal (``on_message_received``, ``on_lease_ended``), ``_enqueue`` finds the
+   account's active endpoints for the event (one query when there are none), stores one
+   ``WebhookDelivery`` per endpoint with the exact body, and enqueues one django-q2 task per
+   delivery (``leases.webhooks.tasks.deliver_webhook``).
 3. ``deliver`` claims a due delivery (claim-then-act: a task run twice posts once), POSTs it
    and logs the attempt. A failure is due again after an exponential backoff; the every-minute
    ``retry_due`` enqueues what is due, so a worker that died mid-post is retried too.
@@ -27,9 +28,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 
 import requests
 from django.conf import settings
@@ -61,7 +60,7 @@ BACKOFF_CAP_SECONDS = 6 * 3600
 IN_FLIGHT = timedelta(minutes=2)  # longer than a post can take: a claim past it is abandoned
 BODY_EXCERPT = 200
 
-__all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "emit", "sign"]
+__all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "sign"]
 
 
 def new_secret() -> str:
@@ -79,17 +78,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 # -- 1–2: events to deliveries ---------------------------------------------------------------
-
-
-def emit(event: str, lease_ids: int | Iterable[int], *, digest: str = "") -> None:
-    """Announce ``event`` for the leases once the current transaction commits.
-
-    ``digest`` names the received message (``lease.code_received``). A failing hook is
-    logged by Django (``robust``) and never undoes or delays the write.
-    """
-    ids = [lease_ids] if isinstance(lease_ids, int) else list(lease_ids)
-    if ids:
-        transaction.on_commit(partial(_enqueue, event, ids, digest), robust=True)
 
 
 def on_message_received(sender, *, lease_id: int, message_id: int, **kwargs) -> None:

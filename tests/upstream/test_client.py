@@ -56,14 +56,6 @@ def test_it_runs_all_eight_endpoints(sim, zclient):
     assert more[0] not in numbers
 
 
-def test_it_groups_releases_per_item(sim, zclient):
-    a = zclient.get_numbers("1002", 2)
-    b = zclient.get_numbers("1001")
-    results = zclient.release_grouped([("1002", a[0]), ("1001", b[0]), ("1002", a[1])])
-    assert results == {"1002": "OK", "1001": "OK"}
-    assert sim.stats()["requests"]["release"] == 2
-
-
 @pytest.mark.parametrize(
     ("call", "msg"),
     [
