@@ -128,7 +128,7 @@ ENDPOINT_LABELS = {
 
 class ApiCall(models.Model):
     """One upstream call, success or failure. A row is written *pending* before the request
-    is sent and completed once with its outcome (``accounts.clients``); nothing else ever
+    is sent and completed once with its outcome (``accounts.audit``); nothing else ever
     changes or deletes it."""
 
     created_at = models.DateTimeField(default=timezone.now)

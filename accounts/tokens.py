@@ -3,7 +3,7 @@
 A token is ``zk_`` and 43 URL-safe characters (256 random bits); the database holds its
 SHA-256. The member it authenticates carries the token as ``user.api_token``, which
 ``accounts.permissions`` reads to narrow the member's roles (accounts, read-only) and
-``accounts.clients`` to name the token in the audit log.
+``accounts.audit`` to name the token in the audit log.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def console(db_url: str, sim_base: str):
     from django_q.tasks import async_task
 
     from accounts import tokens
-    from accounts.clients import CallContext
+    from accounts.audit import CallContext
     from accounts.models import DeveloperAccount, Membership, Role
     from leases.catalog import refresh_item
     from leases.tasks import ensure_schedules

@@ -457,6 +457,3 @@ class PollerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"poller slot {self.slot}"
-
-
-from .models_webhooks import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401

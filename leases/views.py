@@ -269,16 +269,9 @@ def _act(
 
 @require_POST
 def release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    def do(lease):
-        counts = services.release(request.user, [lease])
-        if counts.get("retry"):
-            raise ServiceError(
-                _("The upstream did not confirm the release; it is retried automatically.")
-            )
-        if not counts.get("queued"):
-            raise ServiceError(_("This number is no longer held."))
-
-    return _act(request, pk, do, _("Released."))
+    return _act(
+        request, pk, lambda lease: services.release_one(request.user, lease), _("Released.")
+    )
 
 
 @require_http_methods(["GET", "POST"])

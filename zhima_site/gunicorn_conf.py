@@ -4,7 +4,7 @@
 
 The worker timeout follows the upstream timeouts instead of being kept in step by hand. A lease
 is made in the request, so a worker must outlive a lease request's longest chain of upstream
-calls (``leases.rules.lease_chain``: 82 s with the defaults), or gunicorn kills it mid-call and
+calls (``leases.timing.lease_chain``: 82 s with the defaults), or gunicorn kills it mid-call and
 a charged number is left that no one can name. And a worker gone past its timeout must be
 older than the age at which the console takes a pending lease request for an orphan and
 reconciles it (``reconcile_hold``: the chain + 15 s). The timeout sits halfway in that margin
@@ -28,7 +28,7 @@ import django
 
 django.setup()  # no database is opened here; the workers connect after the fork
 
-from leases.rules import RECONCILE_MARGIN, lease_chain  # noqa: E402
+from leases.timing import RECONCILE_MARGIN, lease_chain  # noqa: E402
 
 with warnings.catch_warnings():  # the module says it moves to a package of its own one day
     warnings.simplefilter("ignore", DeprecationWarning)

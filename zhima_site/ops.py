@@ -25,7 +25,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS, abandoned_after
+from accounts.audit import abandoned_after
+from accounts.metrics import LATE_BUCKETS, LATENCY_BUCKETS
 from accounts.models import ApiCall, DeveloperAccount, Outcome, Tally
 from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "leases",
+    "leases.webhooks",
 ]
 
 MIDDLEWARE = [

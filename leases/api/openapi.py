@@ -13,8 +13,8 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.openapi.schema import REF_TEMPLATE
 from ninja.schema import NinjaGenerateJsonSchema
 
-from .. import webhooks
-from ..models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
+from ..webhooks import delivery as webhooks
+from ..webhooks.models import CODE_RECEIVED, EVENTS, LEASE_ENDED
 from . import schemas as s
 
 SCHEME = "bearerAuth"

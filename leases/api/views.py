@@ -510,15 +510,12 @@ async def wait_code(
 def release(request, lease_id: int = LEASE_ID):
     """Release the number now (operator role); its messages stay readable."""
     lease = _lease(request, lease_id, Role.OPERATOR)
-    counts = services.release(request.auth, [lease])
-    if counts.get("retry"):
-        raise ApiError(
-            502,
-            "release_pending",
-            _("The upstream did not confirm the release; it is retried automatically."),
-        )
-    if not counts.get("queued"):
-        raise ApiError(409, "not_held", _("This number is no longer held."))
+    try:
+        services.release_one(request.auth, lease)
+    except services.ReleasePending as exc:
+        raise ApiError(502, "release_pending", str(exc)) from None
+    except services.NotHeld as exc:
+        raise ApiError(409, "not_held", str(exc)) from None
     return _lease_out(_lease(request, lease_id))
 
 

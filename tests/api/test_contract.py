@@ -160,8 +160,8 @@ def test_the_idempotency_key_is_a_required_header_with_its_alphabet(doc):
 
 
 def test_the_webhooks_are_in_the_document_with_headers_and_signature(doc):
-    from leases import webhooks
     from leases.api.openapi import retry_minutes
+    from leases.webhooks import delivery as webhooks
 
     assert set(doc["webhooks"]) == {"lease.code_received", "lease.ended"}
     for name, item in doc["webhooks"].items():
@@ -292,7 +292,7 @@ def test_a_replayed_lease_is_the_first_answer_though_the_lease_changed(
 def test_an_unreachable_upstream_replays_the_same_502(personas, items, api_for, account):
     account.base_url = "http://127.0.0.1:9/zsmcode/"  # nothing listens: refused at once
     account.save()
-    from accounts.clients import forget_clients
+    from accounts.registry import forget_clients
 
     forget_clients()
     api = api_for(personas["member"])
@@ -306,8 +306,8 @@ def test_an_unreachable_upstream_replays_the_same_502(personas, items, api_for, 
 
 
 def test_the_webhook_body_and_the_api_write_date_times_alike(personas, items, api_for, account):
-    from leases import webhooks
     from leases.models import Webhook
+    from leases.webhooks import delivery as webhooks
 
     hook = Webhook(account=account, url="https://hooks.example.com/zhima", events=["lease.ended"])
     hook.set_secret("s" * 32)
@@ -334,8 +334,8 @@ def readme() -> str:
 
 
 def test_the_readme_states_the_webhook_retries_the_code_runs():
-    from leases import webhooks
     from leases.api.openapi import retry_minutes
+    from leases.webhooks import delivery as webhooks
 
     text = " ".join(readme().split())
     stated = re.search(r"is retried ([\d, and]+) minutes after the failed attempt", text)

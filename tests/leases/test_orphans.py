@@ -18,7 +18,7 @@ from django.urls import reverse
 from accounts.models import ApiCall
 from leases import reconcile, services
 from leases.models import Lease, LeaseRequest
-from leases.rules import lease_chain, reconcile_hold
+from leases.timing import lease_chain, reconcile_hold
 from tests.conftest import test_database_url
 from tests.leases.test_cluster import wait_for
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from leases import services
 from leases.models import (
     EndReason,

@@ -18,9 +18,8 @@ from django.db import transaction
 from accounts import crypto
 from accounts.bidi import visible
 from accounts.models import DeveloperAccount
-from leases import webhooks
-from leases.models import Webhook, WebhookDelivery
-from leases.models_webhooks import EVENTS
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import EVENTS, Webhook, WebhookDelivery
 
 
 class Command(BaseCommand):

@@ -18,9 +18,8 @@ from accounts import permissions
 from accounts.models import DeveloperAccount, Role
 from zhima_site.http import AuthenticatedHttpRequest
 
-from . import webhooks
-from .models import Webhook, WebhookDelivery
-from .models_webhooks import EVENT_CHOICES, validate_webhook_url
+from . import delivery as webhooks
+from .models import EVENT_CHOICES, Webhook, WebhookDelivery, validate_webhook_url
 
 LOG_SIZE = 20
 

@@ -1,4 +1,4 @@
-"""Shared history, spend and items: what the team did, read from the database."""
+"""Shared history (page and CSV) and spend: what the team did, read from the database."""
 
 from __future__ import annotations
 
@@ -8,25 +8,20 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.contrib import messages
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from accounts import permissions
-from accounts.clients import CallContext
-from accounts.models import Role
 from zhima_site.http import AuthenticatedHttpRequest
 from zhima_site.paging import export_csv, page
 
-from . import catalog
-from .errors import ServiceError
-from .forms import AddItemForm, HistoryFilter
-from .models import Item, Lease, Message
+from .forms import HistoryFilter
+from .models import Lease, Message
 
 
 def _day_bounds(form):
@@ -171,66 +166,3 @@ def spend(request: AuthenticatedHttpRequest) -> HttpResponse:
         "total": qs.aggregate(n=Count("id"), cost=Sum("cost")),
     }
     return render(request, "leases/spend.html", ctx)
-
-
-# -- items ---------------------------------------------------------------------------------------
-
-
-@require_GET
-def items(request: AuthenticatedHttpRequest) -> HttpResponse:
-    accounts = permissions.accounts_for(request.user)
-    rows = (
-        Item.objects.filter(account__in=accounts)
-        .select_related("account")
-        .order_by(F("retired_at").asc(nulls_first=True), "account__name", "item_id")
-    )
-    ops = permissions.account_ids(request.user, Role.OPERATOR)
-    managed = permissions.account_ids(request.user, Role.MANAGER)
-    add = AddItemForm(accounts=permissions.accounts_for(request.user, Role.OPERATOR))
-    ctx = {"items": rows, "operator_ids": ops, "manager_ids": managed, "add": add}
-    return render(request, "leases/items.html", ctx)
-
-
-@require_POST
-def item_retire(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """A manager retires an item (or brings it back): not leasable, kept for the history."""
-    item, _m = permissions.get_for_user(request.user, Item.objects, pk, Role.MANAGER)
-    retire = request.POST.get("retire") != "0"
-    catalog.set_retired(item, retire)
-    msg = _("Item %(i)s retired.") if retire else _("Item %(i)s can be leased again.")
-    messages.success(request, msg % {"i": item.item_id})
-    return redirect("leases-items")
-
-
-@require_POST
-def item_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    item, _m = permissions.get_for_user(
-        request.user, Item.objects.select_related("account"), pk, Role.OPERATOR
-    )
-    try:
-        catalog.refresh_item(item.account, item.item_id, CallContext.for_user(request.user))
-    except ServiceError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Item %(i)s refreshed.") % {"i": item.item_id})
-    return redirect("leases-items")
-
-
-@require_POST
-def item_add(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = AddItemForm(request.POST, accounts=permissions.accounts_for(request.user, Role.OPERATOR))
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
-        return redirect("leases-items")
-    d = form.cleaned_data
-    try:
-        item = catalog.add_item(d["account"], d["item_id"], CallContext.for_user(request.user))
-    except ServiceError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, _("Item %(i)s added: %(m)s") % {"i": item.item_id, "m": item.name or item.msg}
-        )
-    return redirect("leases-items")

@@ -1,7 +1,7 @@
 """Webhook endpoints of a developer account and the log of what was delivered to them.
 
-Kept apart from ``leases/models.py`` (imported at its end) so that the lease models and these
-grow independently. The logic is in ``leases/webhooks.py``.
+They belong to the leases app's schema (``app_label``): their tables and migrations are the
+leases app's. The logic is in ``leases.webhooks.delivery``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Webhook(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        app_label = "leases"
         ordering = ["account", "id"]
         verbose_name = _("webhook")
         verbose_name_plural = _("webhooks")
@@ -91,6 +92,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        app_label = "leases"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -118,6 +120,7 @@ class WebhookAttempt(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
+        app_label = "leases"
         ordering = ["at", "id"]
 
     def __str__(self) -> str:

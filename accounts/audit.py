@@ -1,13 +1,10 @@
-"""Upstream clients for stored developer accounts, and the audit hook that writes ``ApiCall``.
+"""The audit hook that writes ``ApiCall``: every upstream call of a stored account, written ahead.
 
-The audit log is written ahead: a *pending* row is committed before each request is sent and
-completed with the outcome after it (the one change an audit row ever sees), so a worker killed
-mid-call leaves a row whose outcome is unknown rather than no row. ``settle_abandoned_calls``
-marks such rows ``unknown`` once no answer can still come.
-
-One client per developer account per process (pooled connections, one cookie jar). The session
-cookie and its verification time live in Django's cache, so that several worker processes on
-Redis share one upstream session instead of each verifying on its own.
+A *pending* row is committed before each request is sent and completed with the outcome after
+it (the one change an audit row ever sees), so a worker killed mid-call leaves a row whose
+outcome is unknown rather than no row. ``settle_abandoned_calls`` marks such rows ``unknown``
+once no answer can still come. The clients that call the hook are built by
+``accounts.registry``.
 """
 
 from __future__ import annotations
@@ -19,31 +16,13 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import alerts
-from .crypto import SecretUnreadable
-from .models import AlertKind, ApiCall, DeveloperAccount, Outcome, Tally
+from .metrics import call_tallies
+from .models import ApiCall, Outcome, Tally
 from .tokens import actor_name
-from .upstream.client import PENDING, AuditEvent, SessionStore, UpstreamError, ZhimaClient
-
-
-class KeyUnreadable(UpstreamError, SecretUnreadable):
-    """The account's stored pkey cannot be decrypted with the configured keys, so nothing was
-    sent: a failure of that account alone, never ambiguous. An ``UpstreamError`` so that every
-    caller (poller, sweep, scheduled tasks, views) already handles it like the others (and
-    still a ``SecretUnreadable`` for those that name that)."""
-
-    ambiguous = False
-
-    def __init__(self, account: DeveloperAccount):
-        self.account_id = account.pk
-        super().__init__(
-            f"the stored pkey of developer account {account.name!r} cannot be decrypted with "
-            "the configured ZHIMA_FIELD_KEYS; nothing was sent"
-        )
+from .upstream.hooks import PENDING, AuditEvent
 
 
 @dataclass
@@ -118,36 +97,6 @@ def audit_row(account_id: int, event: AuditEvent) -> CallRow:
         phone,
         event.ticket,
     )
-
-
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-LATE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-def _bucket(value: float, buckets) -> str:
-    for le in buckets:
-        if value <= le:
-            return str(le)
-    return "+Inf"
-
-
-def call_tallies(rows) -> dict[str, int]:
-    """Running totals for the metrics: calls by endpoint and outcome, latency histogram."""
-    out: dict[str, int] = defaultdict(int)
-    for row in rows:
-        out[f"calls|{row.endpoint}|{row.outcome}"] += 1
-        out[f"latency|{row.endpoint}|{_bucket(row.latency_ms / 1000, LATENCY_BUCKETS)}"] += 1
-        out[f"latency_sum_ms|{row.endpoint}"] += row.latency_ms
-    return out
-
-
-def lateness_tallies(seconds: list[float]) -> dict[str, int]:
-    """How late polls start against their cadence, as a histogram."""
-    out: dict[str, int] = defaultdict(int)
-    for late in seconds:
-        out[f"poll_late|{_bucket(max(late, 0), LATE_BUCKETS)}"] += 1
-        out["poll_late_sum_ms"] += int(max(late, 0) * 1000)
-    return out
 
 
 _FIELDS = [f.name for f in fields(CallRow) if f.name != "id"]
@@ -303,77 +252,3 @@ class DbAudit:
             with transaction.atomic():  # one commit for the row and its totals
                 write_calls([row])
                 Tally.bump(call_tallies([row]))
-
-
-class CacheSessionStore(SessionStore):
-    def __init__(self, account_id: int):
-        super().__init__()
-        self.key = f"zhima:session:{account_id}"
-
-    def load(self):
-        data = cache.get(self.key)
-        if not data:
-            return {}, None
-        return dict(data["cookies"]), data["verified_at"]
-
-    def save(self, cookies, verified_at):
-        if verified_at is None:
-            cache.delete(self.key)
-        else:
-            cache.set(self.key, {"cookies": cookies, "verified_at": verified_at}, 15 * 60)
-
-
-_clients: dict[int, tuple[tuple, ZhimaClient]] = {}
-_lock = threading.Lock()
-
-
-def check_key(account: DeveloperAccount) -> bool:
-    """Whether the account's pkey decrypts; raises or clears the ``key_unreadable`` alert,
-    which names the account (the every-minute ``check_alerts`` and the poller call it)."""
-    try:
-        account.get_pkey()
-    except SecretUnreadable:
-        alerts.set_condition(account, AlertKind.KEY_UNREADABLE, True, {"account": account.name})
-        return False
-    alerts.set_condition(account, AlertKind.KEY_UNREADABLE, False)
-    return True
-
-
-def client_for(account: DeveloperAccount) -> ZhimaClient:
-    """The process's client for ``account``; rebuilt when its URL or key changes.
-
-    Raises ``KeyUnreadable`` (an ``UpstreamError``) when the pkey cannot be decrypted: nothing
-    is sent. (No database write here: the alert is ``check_key``'s.)
-    """
-    fingerprint = (account.effective_base_url, account.upstream_account, account.pkey_encrypted)
-    with _lock:
-        cached = _clients.get(account.pk)
-        if cached and cached[0] == fingerprint:
-            return cached[1]
-        try:
-            pkey = account.get_pkey()
-        except SecretUnreadable:
-            raise KeyUnreadable(account) from None
-        client = ZhimaClient(
-            account.effective_base_url,
-            account.upstream_account,
-            pkey,
-            connect_timeout=settings.ZHIMA_CONNECT_TIMEOUT,
-            read_timeout=settings.ZHIMA_READ_TIMEOUT,
-            lease_read_timeout=settings.ZHIMA_LEASE_READ_TIMEOUT,
-            audit=DbAudit(account.pk),
-            session_store=CacheSessionStore(account.pk),
-            pool_size=max(settings.ZHIMA_POLL_CONCURRENCY, 8),
-            proxy=settings.ZHIMA_HTTP_PROXY,
-        )
-        if cached:
-            cached[1].close()
-        _clients[account.pk] = (fingerprint, client)
-        return client
-
-
-def forget_clients() -> None:
-    with _lock:
-        for _, client in _clients.values():
-            client.close()
-        _clients.clear()

@@ -1,11 +1,12 @@
 """Webhooks: lease events posted, signed, to the URLs a manager registered for an account.
 
-1. The lease services call ``emit`` where a message is stored or a lease reaches a final
-   state. It only registers a commit hook: nothing happens if the transaction rolls back, and
-   the writer (the poller) never waits on a receiver.
-2. After the commit, ``_enqueue`` finds the account's active endpoints for the event (one
-   query when there are none), stores one ``WebhookDelivery`` per endpoint with the exact
-   body, and enqueues one django-q2 task per delivery (``leases.tasks.deliver_webhook``).
+1. The lease services announce a stored message or a lease's end on ``leases.signals``, sent
+   once the transaction commits: nothing happens if it rolls back, and the writer (the poller)
+   never waits on a receiver.
+2. On that signal (``on_message_received``, ``on_lease_ended``), ``_enqueue`` finds the
+   account's active endpoints for the event (one query when there are none), stores one
+   ``WebhookDelivery`` per endpoint with the exact body, and enqueues one django-q2 task per
+   delivery (``leases.webhooks.tasks.deliver_webhook``).
 3. ``deliver`` claims a due delivery (claim-then-act: a task run twice posts once), POSTs it
    and logs the attempt. A failure is due again after an exponential backoff; the every-minute
    ``retry_due`` enqueues what is due, so a worker that died mid-post is retried too.
@@ -15,7 +16,7 @@ Each POST carries ``X-Zhima-Event-Id`` (the same on every retry, for de-duplicat
 sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the endpoint's secret>`` — the
 scheme Stripe and GitHub use, so receivers can refuse replays by the timestamp.
 
-Webhooks reach public addresses only (``leases.webhook_guard``); redirects are not followed.
+Webhooks reach public addresses only (``leases.webhooks.guard``); redirects are not followed.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 
 import requests
 from django.conf import settings
@@ -43,11 +42,10 @@ from django.utils.translation import gettext as _
 
 from accounts.crypto import SecretUnreadable
 from accounts.models import Tally
+from leases.models import Lease, Message
 from zhima_site.clientip import in_networks
 
-from .models import Lease, Message, Webhook, WebhookAttempt, WebhookDelivery
-from .models_webhooks import CODE_RECEIVED, EVENTS, LEASE_ENDED
-from .webhook_guard import (
+from .guard import (
     REFUSED,
     refusal_message,
     refused_address,
@@ -55,6 +53,7 @@ from .webhook_guard import (
     refused_host,
     session,
 )
+from .models import CODE_RECEIVED, EVENTS, LEASE_ENDED, Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ IN_FLIGHT = timedelta(minutes=2)  # longer than a post can take: a claim past it
 BODY_EXCERPT = 200  # bytes of a failed answer read at most
 REPLY_EXCERPT = 60  # characters of it the delivery log keeps (then "…")
 
-__all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "emit", "sign"]
+__all__ = ["CODE_RECEIVED", "EVENTS", "LEASE_ENDED", "sign"]
 
 
 def new_secret() -> str:
@@ -84,17 +83,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 # -- 1–2: events to deliveries ---------------------------------------------------------------
-
-
-def emit(event: str, lease_ids: int | Iterable[int], *, digest: str = "") -> None:
-    """Announce ``event`` for the leases once the current transaction commits.
-
-    ``digest`` names the received message (``lease.code_received``). A failing hook is
-    logged by Django (``robust``) and never undoes or delays the write.
-    """
-    ids = [lease_ids] if isinstance(lease_ids, int) else list(lease_ids)
-    if ids:
-        transaction.on_commit(partial(_enqueue, event, ids, digest), robust=True)
 
 
 def on_message_received(sender, *, lease_id: int, message_id: int, **kwargs) -> None:
@@ -153,7 +141,9 @@ def _enqueue(event: str, lease_ids: list[int], digest: str = "") -> list[int]:
                 continue  # announced before: delivered (or being delivered) once
             created.append(d.pk)
     for pk in created:
-        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+        async_task(
+            "leases.webhooks.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook"
+        )
     return created
 
 
@@ -349,7 +339,9 @@ def retry_due(limit: int = 200) -> list[int]:
         .values_list("pk", flat=True)[:limit]
     )
     for pk in ids:
-        async_task("leases.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook")
+        async_task(
+            "leases.webhooks.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook"
+        )
     return ids
 
 
@@ -361,7 +353,7 @@ def redeliver(delivery: WebhookDelivery) -> None:
         pk=delivery.pk, state__in=[State.FAILED, State.DELIVERED]
     ).update(state=State.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None)
     if changed:
-        async_task("leases.tasks.deliver_webhook", delivery.pk, group="webhook")
+        async_task("leases.webhooks.tasks.deliver_webhook", delivery.pk, group="webhook")
 
 
 def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple[Webhook, str]:
