@@ -11,7 +11,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from leases.choices import EndReason, ItemStatus, ItemType, LeaseState, SendStatus
-from leases.models import Lease, WebhookDelivery
+from leases.models import Lease
+from leases.webhooks.models import WebhookDelivery
 
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
@@ -306,8 +307,8 @@ def test_an_unreachable_upstream_replays_the_same_502(personas, items, api_for, 
 
 
 def test_the_webhook_body_and_the_api_write_date_times_alike(personas, items, api_for, account):
-    from leases.models import Webhook
     from leases.webhooks import delivery as webhooks
+    from leases.webhooks.models import Webhook
 
     hook = Webhook(account=account, url="https://hooks.example.com/zhima", events=["lease.ended"])
     hook.set_secret("s" * 32)
