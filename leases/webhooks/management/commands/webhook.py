@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from accounts import crypto
 from accounts.bidi import visible
@@ -79,16 +78,10 @@ class Command(BaseCommand):
         self.stdout.write(f"webhook {id} removed")
 
     def _rotate_keys(self, **_):
-        done = 0
-        with transaction.atomic():
-            for hook in Webhook.objects.select_for_update():
-                try:
-                    token = crypto.rotate(hook.secret_encrypted)
-                except crypto.SecretUnreadable:
-                    raise CommandError(
-                        f"the secret of webhook {hook.pk} cannot be decrypted with any "
-                        "configured key; nothing was changed"
-                    ) from None
-                Webhook.objects.filter(pk=hook.pk).update(secret_encrypted=token)
-                done += 1
+        try:
+            done = crypto.rotate_rows(
+                Webhook.objects.all(), "secret_encrypted", lambda h: f"the secret of webhook {h.pk}"
+            )
+        except crypto.SecretUnreadable as e:
+            raise CommandError(str(e)) from None
         self.stdout.write(f"Re-encrypted {done} webhook secret(s) under the newest key.")
