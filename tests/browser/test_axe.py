@@ -66,7 +66,7 @@ def pages(client, world, account) -> list[str]:
             continue
         url = reverse(name, args=[found[name]()]) if params else reverse(name)
         r = client.get(url)
-        if r.status_code == 200 and b"<html" in r.content[:200]:
+        if r.status_code == 200 and not r.streaming and b"<html" in r.content[:200]:
             urls.append(url)
     client.logout()
     return urls + [reverse(n) for n in ADMIN]
