@@ -9,7 +9,7 @@ days, and the upstream's health over the last hour as the audit log recorded it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
@@ -49,10 +49,10 @@ class Budgeted:
 
 def _total(parts: list[Budgeted]) -> Budgeted:
     """Spends add up; a budget for the whole only when every part has one."""
-    budgets = [p.budget for p in parts]
+    budgets = [p.budget for p in parts if p.budget is not None]
     return Budgeted(
         sum((p.spent for p in parts), Decimal(0)),
-        None if not parts or None in budgets else sum(budgets, Decimal(0)),  # type: ignore[arg-type]
+        sum(budgets, Decimal(0)) if parts and len(budgets) == len(parts) else None,
     )
 
 
@@ -85,7 +85,7 @@ class Figures:
     month: Budgeted
     quota: Decimal | None
     spent_24h: Decimal
-    trend: list[tuple[object, Decimal]] = field(default_factory=list)
+    trend: list[tuple[date, Decimal]] = field(default_factory=list)
     health: Health = field(default_factory=lambda: Health(0, 0))
 
     @property
@@ -97,7 +97,7 @@ class Figures:
         return int(self.quota / (total / len(self.trend)))
 
     @property
-    def bars(self) -> list[tuple[object, Decimal, int]]:
+    def bars(self) -> list[tuple[date, Decimal, int]]:
         """The trend as (day, spend, height in tenths of the highest day) for a small bar
         chart drawn by CSS classes ``h0``–``h10`` (no inline style under the CSP)."""
         top = max((s for _d, s in self.trend), default=Decimal(0))
