@@ -71,7 +71,7 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
         .order_by("-created_at", "-id")[:8]
     )
     ctx = {
-        "figures": dashboard.figures(request.user, members, quotas),
+        "figures": dashboard.figures(request.user, cards, quotas),
         "cards": cards,
         "low": [c for c in cards if c["low"] and c["account"].active],
         "active": active.order_by("-leased_at", "-id")[:50],
