@@ -44,6 +44,26 @@ def pytest_runtest_protocol(item, nextitem):
             os.environ[UNSAFE] = before
 
 
+# axe-core from npm: `npm ci` in this folder (.ci/test does it once per lock).
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _axe_is_installed(request):
+    """A run that selects an axe test without axe-core installed fails here, with the fix."""
+    if any("axe" in item.nodeid for item in request.session.items) and not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci --prefix tests/browser` (.ci/test does)")
+
+
+def sign_in(page, live_server, username="member"):
+    """Through the sign-in form, as a persona of tests/conftest.py (password pw-<name>)."""
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-" + username)
+    page.click("main button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
