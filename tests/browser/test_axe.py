@@ -14,9 +14,11 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts import tokens
-from accounts.clients import CallContext, client_for
-from leases import services, webhooks
+from accounts.audit import CallContext
+from accounts.registry import client_for
+from leases import services
 from leases.models import Lease
+from leases.webhooks import delivery as webhooks
 
 from ..hardening.test_crawl import objects, url_names
 from .conftest import AXE, sign_in
