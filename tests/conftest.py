@@ -62,17 +62,32 @@ class Sim:
         kw.setdefault("read_timeout", 2.0)
         return ZhimaClient(self.base_url, account, pkey, **kw)
 
+    def reset(self):
+        r = requests.post(self.root + "_sim/reset", timeout=5)
+        r.raise_for_status()
 
-@pytest.fixture
-def sim():
-    """A fresh simulator per test: its counters start at zero. Automatic SMS are off so that
-    tests decide what arrives; a test can turn them on."""
+
+@pytest.fixture(scope="session")
+def _sim_server():
+    """One simulator for the run; ``sim`` puts it back to its start before each test."""
     server = start_in_thread(config=SimConfig(seed=1234, auto_sms=False))
     try:
-        yield Sim(server)
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def sim(_sim_server):
+    """The simulator as new for each test: its counters start at zero, its knobs, seed, clock,
+    quota and leases are those it started with. Automatic SMS are off so that tests decide
+    what arrives; a test can turn them on. (A test that stops a simulator or needs one on a
+    port of its own starts a private one with ``start_in_thread``.)"""
+    s = Sim(_sim_server)
+    s.reset()
+    yield s
+    s.reset()
 
 
 @pytest.fixture

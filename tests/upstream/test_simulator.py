@@ -104,3 +104,25 @@ def test_several_sms_arrive_for_types_five_and_six(sim, zclient):
     sim.deliver(phone, "second 2222")
     assert zclient.get_sms("1006", phone).sm == "second 2222"
     assert sim.stats()["sms_delivered"] == 2
+
+
+def test_reset_puts_the_simulator_back_as_it_started(sim, zclient):
+    start = {"config": sim.config(), "quota": zclient.verify().left_quantity}
+    first = zclient.get_numbers("1003")[0]  # the seed decides which number comes first
+    zclient.block("1003", first)
+    zclient.get_numbers("1002", 3)
+    sim.config(wire_format="kv", latency_ms=1, auto_sms=True, seed=99)
+    sim.state.pool = sim.state.pool[:5]
+    sim.state.set_scale(50)
+    assert sim.state.sessions and zclient.verify().left_quantity < start["quota"]
+
+    sim.reset()
+
+    assert sim.leases() == [] and sim.state.sessions == {}
+    assert sim.stats()["requests"] == {} and sim.stats()["blacklisted"] == 0
+    assert requests.get(sim.root + "_sim/ledger", timeout=5).json() == []
+    assert sim.config() == start["config"]
+    assert sim.state.now() < 5  # the clock starts again, at its normal pace
+    c = sim.client()
+    assert c.verify().left_quantity == start["quota"]  # what was charged is back
+    assert c.get_numbers("1003") == [first]  # same seed and pool, no blacklist
