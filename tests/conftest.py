@@ -199,12 +199,20 @@ def as_(client, personas):
 
 
 @pytest.fixture
-def items(account):
-    from accounts.clients import CallContext
-    from leases.catalog import refresh_item
+def items(account, sim):
+    """Items 1001-1007 as the simulator describes them, stored by the catalogue's own code
+    from the simulator's details answer read by the wire parser: the refresh without its HTTP
+    round trip (the refresh itself has tests of its own)."""
+    from accounts.upstream import wire
+    from accounts.upstream.simulator import render
+    from leases.catalog import store_details
 
-    ctx = CallContext.for_task("test")
+    def details(item_id):
+        with sim.state.lock:
+            answer = sim.state.details(account.upstream_account, {"itemId": item_id})
+        return wire.read_details(item_id, wire.parse_fields(render(answer, "json")))
+
     return {
-        i: refresh_item(account, i, ctx)
+        i: store_details(account, i, details(i))
         for i in ("1001", "1002", "1003", "1004", "1005", "1006", "1007")
     }
