@@ -19,6 +19,8 @@ from accounts.clients import (
 )
 from accounts.models import ApiCall, Tally
 
+pytestmark = pytest.mark.backend
+
 
 def row(account, **kw):
     base = dict(

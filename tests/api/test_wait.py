@@ -13,7 +13,7 @@ from django.test import AsyncClient
 from leases.models import Lease, LeaseState, Message
 from leases.poller import Poller
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("transactional_db")]
 
 
 def lease(api, item, key):

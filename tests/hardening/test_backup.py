@@ -10,7 +10,7 @@ from django.db import connection
 
 from accounts.models import ApiCall, DeveloperAccount
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.backend, pytest.mark.django_db(transaction=True)]
 
 
 def test_back_up_while_writing_then_restore(tmp_path, account):

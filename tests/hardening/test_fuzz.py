@@ -116,6 +116,7 @@ def form_data(names):
     return st.fixed_dictionaries({}, optional={n: form_values for n in names})
 
 
+@pytest.mark.backend
 @pytest.mark.django_db
 @settings(
     max_examples=150,

@@ -23,6 +23,8 @@ from leases.models import Item, Lease, LeaseRequest, LeaseState
 from leases.poller import Poller, task_seconds
 from tests.leases.test_cluster import ROOT, start_cluster, wait_for
 
+pytestmark = pytest.mark.backend
+
 
 def foreign_token(pkey: str = "demo-pkey") -> str:
     """A pkey encrypted under a key that is not in ZHIMA_FIELD_KEYS."""

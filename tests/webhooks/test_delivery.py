@@ -17,6 +17,8 @@ from leases.poller import Poller
 
 from .conftest import SECRET, django_q_sync, verify
 
+pytestmark = pytest.mark.backend
+
 
 def lease_one(personas, item, key):
     req = services.lease_numbers(personas["member"], item, key=key)
