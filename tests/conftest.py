@@ -23,6 +23,20 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
+def wait_until(predicate, timeout=10.0, step=0.05):
+    """True as soon as ``predicate()`` is, False after ``timeout`` seconds: for tests that
+    wait on a condition rather than for a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+
+
 def run_async(make_coroutine):
     """Run a coroutine to its end on a fresh event loop in a thread of its own: the browser
     tests' Playwright keeps an event loop running in the main thread, where ``asyncio.run``
@@ -32,6 +46,20 @@ def run_async(make_coroutine):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For pytest-xdist (``--dist loadgroup``): the plugin's tests share one pip install and
+    the browser tests one Chromium, each on one worker; under xdist the slow tests start
+    first, so that none of them is the last to begin."""
+    for item in items:
+        if item.nodeid.startswith(("tests/kit/", "tests/e2e/")):
+            item.add_marker(pytest.mark.xdist_group("kit"))
+        elif item.nodeid.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 class Sim:

@@ -18,5 +18,13 @@ os.environ.setdefault("ZHIMA_WEBHOOK_PRIVATE_NETWORKS", "127.0.0.0/8,::1")
 os.environ.setdefault("Q_CLUSTER_NAME", f"zhima-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"zhima-test-{os.getpid()}")
 
+# pytest-xdist: each worker keeps its own file cache (its tests clear it; pytest-django gives
+# each worker its own test database).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault(
+        "CACHE_DIR",
+        os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "cache-test-")
+        + os.environ["PYTEST_XDIST_WORKER"],
+    )
 # The SQLite test database is a file (so that subprocesses such as qcluster can share it).
 os.makedirs(os.path.join(os.path.dirname(os.path.dirname(__file__)), "var"), exist_ok=True)

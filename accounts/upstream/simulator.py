@@ -136,6 +136,11 @@ class SimState:
     def set_scale(self, scale: float) -> None:
         self._sim0, self._t0, self._scale = self.now(), time.monotonic(), scale
 
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward at once (SMS arrive, sessions and leases lapse)."""
+        with self.lock:
+            self._sim0 += seconds
+
     def _build_pool(self) -> None:
         rng = random.Random(self.config.seed if self.config.seed is not None else 7)
         for carrier, prefixes in CARRIERS.items():

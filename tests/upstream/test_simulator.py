@@ -1,7 +1,5 @@
 """The simulator's own behaviour: wire formats, control endpoints, forced release, SMS."""
 
-import time
-
 import pytest
 import requests
 
@@ -31,9 +29,7 @@ def test_the_same_client_reads_every_wire_format(sim, fmt):
 
 def test_it_force_releases_after_thirty_minutes(sim, zclient):
     phone = zclient.get_numbers("1001")[0]
-    sim.state.set_scale(3600 * 2)
-    time.sleep(0.3)
-    sim.state.set_scale(1)
+    sim.state.advance(30 * 60 + 1)
     assert sim.leases() == []
     assert sim.stats()["force_released"] == 1
     with pytest.raises(Exception, match="号码未获取或已释放"):
@@ -56,7 +52,7 @@ def test_it_sends_a_realistic_sms_by_itself_with_loss_and_timeout():
 
         c = ZhimaClient(server.base_url, "demo", "demo-pkey")
         phones = c.get_numbers("1002", 10) + c.get_numbers("1002", 10)
-        time.sleep(0.2)
+        server.state.advance(1)  # every SMS due, every timeout past
         statuses = [c.get_sms("1002", p).status for p in phones]
         assert statuses.count(2) >= 8
         assert {3, 4} & set(statuses)
