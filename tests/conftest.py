@@ -70,28 +70,31 @@ class Sim:
         self.base_url = server.base_url
         self.root = self.base_url.removesuffix("zsmcode/")
         self.state = server.state
+        # Control calls go straight to the loopback port, whatever proxy a test sets.
+        self.http = requests.Session()
+        self.http.trust_env = False
 
     def config(self, **knobs):
-        r = requests.post(self.root + "_sim/config", json=knobs, timeout=5)
+        r = self.http.post(self.root + "_sim/config", json=knobs, timeout=5)
         r.raise_for_status()
         return r.json()
 
     def stats(self):
-        return requests.get(self.root + "_sim/stats", timeout=5).json()
+        return self.http.get(self.root + "_sim/stats", timeout=5).json()
 
     def leases(self):
-        return requests.get(self.root + "_sim/leases", timeout=5).json()
+        return self.http.get(self.root + "_sim/leases", timeout=5).json()
 
     def deliver(self, phone, text, item_id=""):
         data = {"phoneNo": phone, "text": text, "itemId": item_id}
-        return requests.post(self.root + "_sim/sms", data=data, timeout=5)
+        return self.http.post(self.root + "_sim/sms", data=data, timeout=5)
 
     def client(self, account="demo", pkey="demo-pkey", **kw):
         kw.setdefault("read_timeout", 2.0)
         return ZhimaClient(self.base_url, account, pkey, **kw)
 
     def reset(self):
-        r = requests.post(self.root + "_sim/reset", timeout=5)
+        r = self.http.post(self.root + "_sim/reset", timeout=5)
         r.raise_for_status()
 
 
@@ -116,6 +119,7 @@ def sim(_sim_server):
     s.reset()
     yield s
     s.reset()
+    s.http.close()
 
 
 @pytest.fixture
