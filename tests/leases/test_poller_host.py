@@ -292,7 +292,7 @@ def test_a_key_entered_again_is_used_at_once(broken):
         client_for(broken)
     broken.set_pkey("demo-pkey")
     broken.save()
-    assert client_for(broken) is not None
+    assert client_for(broken).verify().valid  # the stored key, read and accepted upstream
     forget_clients()
 
 
