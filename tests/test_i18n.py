@@ -69,7 +69,7 @@ def test_the_compiled_catalogue_is_the_po_files():
     """The committed .mo holds exactly the .po's translations (``compilemessages`` was run
     after the last change)."""
     with PO.with_suffix(".mo").open("rb") as mo:
-        catalog = gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
+        catalog = gettext.GNUTranslations(mo)._catalog
     compiled = {k: v for k, v in catalog.items() if k != ""}
     expected = po_catalog(PO.read_text(encoding="utf-8"))
     assert len(expected) > 500
