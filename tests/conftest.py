@@ -50,14 +50,13 @@ def run_async(make_coroutine):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """For pytest-xdist (``--dist loadgroup``): the plugin's tests share one pip install and
-    the browser tests one Chromium, each on one worker; under xdist the slow tests start
-    first, so that none of them is the last to begin."""
+    """For pytest-xdist (``--dist loadgroup``): the plugin's tests share one pip install, the
+    example suite's another, the browser tests one Chromium, each group on one worker; under
+    xdist the slow tests start first, so that none of them is the last to begin."""
     for item in items:
-        if item.nodeid.startswith(("tests/kit/", "tests/e2e/")):
-            item.add_marker(pytest.mark.xdist_group("kit"))
-        elif item.nodeid.startswith("tests/browser/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        for folder in ("kit", "e2e", "browser"):
+            if item.nodeid.startswith(f"tests/{folder}/"):
+                item.add_marker(pytest.mark.xdist_group(folder))
     if hasattr(config, "workerinput"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
