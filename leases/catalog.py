@@ -41,6 +41,11 @@ def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> I
         return item
     except UpstreamError as exc:
         raise upstream_error(exc) from None
+    return store_details(account, item_id, d)
+
+
+def store_details(account: DeveloperAccount, item_id: str, d: wire.ItemDetails) -> Item:
+    """Save the item as the upstream described it (its details answer, read)."""
     item, _created = Item.objects.update_or_create(
         account=account,
         item_id=item_id,

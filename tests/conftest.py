@@ -23,6 +23,20 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
+def wait_until(predicate, timeout=10.0, step=0.05):
+    """True as soon as ``predicate()`` is, False after ``timeout`` seconds: for tests that
+    wait on a condition rather than for a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+
+
 def run_async(make_coroutine):
     """Run a coroutine to its end on a fresh event loop in a thread of its own: the browser
     tests' Playwright keeps an event loop running in the main thread, where ``asyncio.run``
@@ -34,6 +48,19 @@ def run_async(make_coroutine):
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For pytest-xdist (``--dist loadgroup``): the plugin's tests share one pip install, the
+    example suite's another, the browser tests one Chromium, each group on one worker; under
+    xdist the slow tests start first, so that none of them is the last to begin."""
+    for item in items:
+        for folder in ("kit", "e2e", "browser"):
+            if item.nodeid.startswith(f"tests/{folder}/"):
+                item.add_marker(pytest.mark.xdist_group(folder))
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 class Sim:
     """A running simulator and helpers to steer and read it."""
 
@@ -42,37 +69,56 @@ class Sim:
         self.base_url = server.base_url
         self.root = self.base_url.removesuffix("zsmcode/")
         self.state = server.state
+        # Control calls go straight to the loopback port, whatever proxy a test sets.
+        self.http = requests.Session()
+        self.http.trust_env = False
 
     def config(self, **knobs):
-        r = requests.post(self.root + "_sim/config", json=knobs, timeout=5)
+        r = self.http.post(self.root + "_sim/config", json=knobs, timeout=5)
         r.raise_for_status()
         return r.json()
 
     def stats(self):
-        return requests.get(self.root + "_sim/stats", timeout=5).json()
+        return self.http.get(self.root + "_sim/stats", timeout=5).json()
 
     def leases(self):
-        return requests.get(self.root + "_sim/leases", timeout=5).json()
+        return self.http.get(self.root + "_sim/leases", timeout=5).json()
 
     def deliver(self, phone, text, item_id=""):
         data = {"phoneNo": phone, "text": text, "itemId": item_id}
-        return requests.post(self.root + "_sim/sms", data=data, timeout=5)
+        return self.http.post(self.root + "_sim/sms", data=data, timeout=5)
 
     def client(self, account="demo", pkey="demo-pkey", **kw):
         kw.setdefault("read_timeout", 2.0)
         return ZhimaClient(self.base_url, account, pkey, **kw)
 
+    def reset(self):
+        r = self.http.post(self.root + "_sim/reset", timeout=5)
+        r.raise_for_status()
 
-@pytest.fixture
-def sim():
-    """A fresh simulator per test: its counters start at zero. Automatic SMS are off so that
-    tests decide what arrives; a test can turn them on."""
+
+@pytest.fixture(scope="session")
+def _sim_server():
+    """One simulator for the run; ``sim`` puts it back to its start before each test."""
     server = start_in_thread(config=SimConfig(seed=1234, auto_sms=False))
     try:
-        yield Sim(server)
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def sim(_sim_server):
+    """The simulator as new for each test: its counters start at zero, its knobs, seed, clock,
+    quota and leases are those it started with. Automatic SMS are off so that tests decide
+    what arrives; a test can turn them on. (A test that stops a simulator or needs one on a
+    port of its own starts a private one with ``start_in_thread``.)"""
+    s = Sim(_sim_server)
+    s.reset()
+    yield s
+    s.reset()
+    s.http.close()
 
 
 @pytest.fixture
@@ -184,12 +230,20 @@ def as_(client, personas):
 
 
 @pytest.fixture
-def items(account):
-    from accounts.audit import CallContext
-    from leases.catalog import refresh_item
+def items(account, sim):
+    """Items 1001-1007 as the simulator describes them, stored by the catalogue's own code
+    from the simulator's details answer read by the wire parser: the refresh without its HTTP
+    round trip (the refresh itself has tests of its own)."""
+    from accounts.upstream import wire
+    from accounts.upstream.simulator import render
+    from leases.catalog import store_details
 
-    ctx = CallContext.for_task("test")
+    def details(item_id):
+        with sim.state.lock:
+            answer = sim.state.details(account.upstream_account, {"itemId": item_id})
+        return wire.read_details(item_id, wire.parse_fields(render(answer, "json")))
+
     return {
-        i: refresh_item(account, i, ctx)
+        i: store_details(account, i, details(i))
         for i in ("1001", "1002", "1003", "1004", "1005", "1006", "1007")
     }

@@ -17,6 +17,16 @@ os.environ.setdefault("ZHIMA_WEBHOOK_PRIVATE_NETWORKS", "127.0.0.0/8,::1")
 # Keep this run's broker queue and cache keys apart from any other run on the same Redis.
 os.environ.setdefault("Q_CLUSTER_NAME", f"zhima-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"zhima-test-{os.getpid()}")
-
+# pytest-xdist: its workers inherit the environment above from the main process; each keeps
+# a queue, cache keys and a file cache of its own (its tests clear the cache). pytest-django
+# gives each worker its own test database.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    os.environ["Q_CLUSTER_NAME"] += "-" + WORKER
+    os.environ["CACHE_KEY_PREFIX"] += "-" + WORKER
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["CACHE_DIR"] = (
+        (os.environ.get("CACHE_DIR") or os.path.join(root, "var", "cache")) + "-" + WORKER
+    )
 # The SQLite test database is a file (so that subprocesses such as qcluster can share it).
 os.makedirs(os.path.join(os.path.dirname(os.path.dirname(__file__)), "var"), exist_ok=True)

@@ -17,7 +17,8 @@ Decisions the document leaves open, made here and mirrored by the client:
 
 Knobs (``SimConfig``) come from flags of ``manage.py runsimulator``, ``ZHIMA_SIM_*`` environment
 variables, or ``POST /_sim/config`` at run time. Control endpoints: ``POST /_sim/sms``,
-``GET /_sim/stats``, ``GET|POST /_sim/config``, ``GET /_sim/leases``, ``GET /_sim/ledger``.
+``GET /_sim/stats``, ``GET|POST /_sim/config``, ``GET /_sim/leases``, ``GET /_sim/ledger``,
+``POST /_sim/reset`` (back to the state it started in: seed, knobs, clock, accounts, counters).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import random
 import secrets
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import ROUND_DOWN, Decimal
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +80,8 @@ class SimState:
     """Everything the simulated upstream knows; every method runs under ``self.lock``."""
 
     def __init__(self, config: SimConfig, accounts: dict[str, tuple[str, Decimal]] | None = None):
+        # What ``reset`` goes back to: the knobs and accounts it was started with.
+        self._start = (replace(config), dict(accounts) if accounts else None)
         self.config = config
         self.rng = random.Random(config.seed)
         self.lock = threading.RLock()
@@ -113,6 +116,17 @@ class SimState:
             "faults": {"timeout": 0, "error": 0, "garbage": 0},
         }
 
+    def reset(self) -> None:
+        """Forget everything since the start: knobs, seed, clock, accounts, number pool,
+        leases, sessions, ledger and counters are as a new simulator's (a long-lived server
+        serves one test after another without carrying anything over)."""
+        config, accounts = self._start
+        fresh = SimState(replace(config), accounts)
+        with self.lock:
+            lock = self.lock
+            self.__dict__.update(fresh.__dict__)
+            self.lock = lock
+
     # -- clock -------------------------------------------------------------------------------
 
     def now(self) -> float:
@@ -121,6 +135,11 @@ class SimState:
 
     def set_scale(self, scale: float) -> None:
         self._sim0, self._t0, self._scale = self.now(), time.monotonic(), scale
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward at once (SMS arrive, sessions and leases lapse)."""
+        with self.lock:
+            self._sim0 += seconds
 
     def _build_pool(self) -> None:
         rng = random.Random(self.config.seed if self.config.seed is not None else 7)
@@ -477,6 +496,9 @@ class Handler(BaseHTTPRequestHandler):
                     state.set_scale(state.config.time_scale)
                 if "seed" in data:
                     state.rng.seed(state.config.seed)
+                return self._json(200, asdict(state.config))
+            if url.path == "/_sim/reset":
+                state.reset()
                 return self._json(200, asdict(state.config))
         return self._json(404, {"error": "not found"})
 

@@ -19,6 +19,8 @@ from accounts.audit import (
 from accounts.models import ApiCall, Tally
 from accounts.registry import client_for
 
+pytestmark = pytest.mark.backend
+
 
 def row(account, **kw):
     base = dict(

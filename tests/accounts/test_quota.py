@@ -61,6 +61,7 @@ def queued(db):
     broker.purge_queue()
 
 
+@pytest.mark.backend
 def test_a_lease_request_rereads_the_quota_in_a_task_at_most_every_30_s(
     as_, items, account, queued, django_capture_on_commit_callbacks
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -15,6 +16,7 @@ def login(client, user):
     return client
 
 
+@pytest.mark.backend
 def test_a_member_creates_a_token_shown_once_and_revokes_it(client, personas, items):
     login(client, personas["member"])
     page = client.get("/tokens/")

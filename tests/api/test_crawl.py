@@ -3,10 +3,13 @@ parameters, through each persona's token: never a 5xx, and another account's lea
 
 from __future__ import annotations
 
+import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from leases import services
 from leases.models import Lease
+
+pytestmark = pytest.mark.backend
 
 BAD_IDS = ["0", "999999999", "abc", "-1", "1.5", "9" * 40]
 BAD_QUERY = "?wait=abc&after=-1&tag=%00&state=zzz"

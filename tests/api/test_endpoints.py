@@ -37,6 +37,7 @@ def test_items_lists_the_reachable_items_with_prices_and_capabilities(personas, 
     assert api_for(personas["outsider"]).get("/items").json() == []
 
 
+@pytest.mark.backend
 def test_a_lease_is_idempotent_per_token_key(personas, items, api_for, sim):
     api = api_for(personas["member"])
     first = lease(api, "1002", key="run-1", quantity=2, tag="ci-42")
@@ -126,6 +127,7 @@ def test_a_token_limited_to_another_account_sees_nothing_here(personas, items, a
     assert api_for(personas["outsider"]).get(f"/leases/{one['id']}").status_code == 404
 
 
+@pytest.mark.backend
 def test_budgets_apply_to_tokens(personas, items, api_for, sim):
     m = Membership.objects.get(user=personas["member"])
     m.daily_budget = Decimal("0.15")
@@ -167,6 +169,7 @@ def test_the_token_is_stored_hashed_and_its_use_recorded(personas, api_for, toke
     assert row.last_used_at is not None
 
 
+@pytest.mark.backend
 def test_lease_requests_are_rate_limited_per_token(personas, items, api_for, settings, sim):
     settings.ZHIMA_API_LEASES_PER_MINUTE = 2
     api = api_for(personas["member"])
@@ -243,6 +246,7 @@ def test_release_blacklist_keep_waiting(personas, items, api_for, sim):
     assert r.status_code == 200 and r.json()["state"] == "waiting"
 
 
+@pytest.mark.backend
 def test_send_is_idempotent_and_send_status_answers(personas, items, api_for, sim):
     api = api_for(personas["member"])
     (one,) = lease(api, "1004", key="s")
@@ -320,6 +324,7 @@ def test_lease_requests_record_tag_and_token(personas, items, api_for):
     assert req.tag == "tg" and req.token.name == "tk"
 
 
+@pytest.mark.backend
 def test_control_characters_are_bad_input_not_a_database_error(personas, items, api_for):
     api = api_for(personas["member"])
     assert api.get("/leases", tag="a\x00b").status_code == 400

@@ -12,14 +12,25 @@ from django.test import AsyncClient
 
 from leases.models import Lease, LeaseState, Message
 from leases.poller import Poller
+from tests.conftest import wait_until
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("transactional_db")]
 
 
 def lease(api, item, key):
     r = api.post("/leases", {"item": item, "tag": "w"}, key=key)
     assert r.status_code == 201, r.content
     return r.json()["leases"][0]
+
+
+def waiting(lease_id) -> int:
+    """How many requests wait on the lease now, in every event loop's watcher."""
+    from leases.api.watch import _watchers
+
+    try:
+        return sum(len(w.waiters.get(lease_id, ())) for w in list(_watchers.values()))
+    except RuntimeError:  # a watcher's dict changed meanwhile: count again
+        return waiting(lease_id)
 
 
 def poll_once():
@@ -40,14 +51,13 @@ def test_wait_answers_204_then_200_when_the_code_is_stored(personas, items, api_
 
     answers = {}
 
-    def waiting():
+    def waiting_for_the_code():
         answers["r"] = api.get(url, wait=10)
         answers["at"] = time.monotonic()
 
-    t = threading.Thread(target=waiting)
+    t = threading.Thread(target=waiting_for_the_code)
     t.start()
-    time.sleep(0.3)
-    assert t.is_alive()
+    assert wait_until(lambda: waiting(one["id"]) == 1) and t.is_alive()
     sim.deliver(one["phone"], "【微信】验证码 604218，5分钟内有效。")
     poll_once()
     t.join(5)
@@ -66,7 +76,7 @@ def test_wait_answers_204_then_200_when_the_code_is_stored(personas, items, api_
 
     t = threading.Thread(target=waiting_newer)
     t.start()
-    time.sleep(0.3)
+    assert wait_until(lambda: waiting(one["id"]) == 1)
     released = time.monotonic()
     assert api.post(f"/leases/{one['id']}/release").status_code == 200
     t.join(5)
@@ -154,7 +164,7 @@ def test_a_stored_code_wakes_every_waiter_of_that_lease_quickly(
         loop = asyncio.get_running_loop()
 
         def deliver():
-            time.sleep(0.3)
+            assert wait_until(lambda: waiting(one["id"]) == 5)
             sim.deliver(one["phone"], "验证码 777111")
             poll_once()
 
@@ -221,13 +231,16 @@ def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
     async def run():
         await call(0)  # the pool and the shared thread exist from here on
         before = threading.active_count()
-        tasks = [asyncio.ensure_future(call(1.5)) for _ in range(30)]
-        await asyncio.sleep(0.8)
-        during = threading.active_count()
-        return before, during, await asyncio.gather(*tasks)
+        tasks = [asyncio.ensure_future(call(3)) for _ in range(30)]
+        most = during = 0  # waiting at once; threads meanwhile, at the most
+        while not all(t.done() for t in tasks):
+            most = max(most, waiting(one["id"]))
+            during = max(during, threading.active_count())
+            await asyncio.sleep(0.02)
+        return before, during, most, [t.result() for t in tasks]
 
-    before, during, statuses = asyncio.run(run())
-    assert statuses == [204] * 30
+    before, during, most, statuses = asyncio.run(run())
+    assert statuses == [204] * 30 and most == 30
     assert during - before < 5, (before, during)
 
 
@@ -255,19 +268,22 @@ def test_with_redis_a_published_message_wakes_its_waiter_at_once(
     personas, items, api_for, settings
 ):
     """The backstop query is made slow here: only the poller's publication can be in time."""
-    from leases.api.watch import publish
+    import redis
+
+    from leases.api.watch import channel, publish
 
     settings.ZHIMA_API_WATCH_INTERVAL = 30
     api = api_for(personas["member"])
     one = lease(api, "1005", "redis")
     answers = {}
 
-    def waiting():
+    def waiting_for_the_code():
         answers["r"] = api.get(f"/leases/{one['id']}/code", wait=6)
 
-    t = threading.Thread(target=waiting)
+    t = threading.Thread(target=waiting_for_the_code)
     t.start()
-    time.sleep(1.5)  # subscribed by now
+    subscribers = redis.Redis.from_url(settings.REDIS_URL).pubsub_numsub
+    assert wait_until(lambda: waiting(one["id"]) == 1 and subscribers(channel())[0][1] == 1)
     Message.objects.create(
         lease_id=one["id"], direction="in", text="验证码 9", digest="x", code="9"
     )

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from accounts.registry import forget_clients
+from accounts.registry import client_for, forget_clients
 from leases.models import Lease
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -37,11 +37,12 @@ def test_the_price_follows_the_item_and_quantity(member_page, live_server, shot)
 
 
 def test_a_slow_upstream_shows_progress_with_elapsed_seconds(
-    member_page, live_server, sim, settings, shot
+    member_page, live_server, sim, settings, shot, account
 ):
     page = member_page
     settings.ZHIMA_LEASE_READ_TIMEOUT = 20  # wait out the slow answer (tests default to 2 s)
     forget_clients()
+    client_for(account).verify()  # the session is fresh: only the lease call is slow
     page.goto(live_server.url + "/lease/new/")
     page.select_option("select[name=item]", label="Sandbox · 1003 抖音发一条（类型3）")
     expect(page.locator("#item-info h2")).to_contain_text("1003")

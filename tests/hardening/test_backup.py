@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import ApiCall, DeveloperAccount
+from tests.conftest import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.backend, pytest.mark.django_db(transaction=True)]
 
 
 def test_back_up_while_writing_then_restore(tmp_path, account):
@@ -30,9 +31,10 @@ def test_back_up_while_writing_then_restore(tmp_path, account):
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(0.3)
+    assert wait_until(lambda: len(written) >= 20)  # the backup starts amid the writes
     call_command("backup_db", str(tmp_path / "backup.db"))
-    time.sleep(0.2)
+    after = len(written)
+    assert wait_until(lambda: len(written) >= after + 20)  # and more follow it
     stop.set()
     thread.join()
     total = ApiCall.objects.count()

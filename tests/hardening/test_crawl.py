@@ -12,6 +12,8 @@ from accounts.registry import client_for
 from leases import services
 from leases.models import Item, Lease, LeaseRequest
 
+pytestmark = pytest.mark.backend
+
 BAD_IDS = ["0", "999999999", "abc", "-1", "1.5", "%00", "9" * 40, "1;DROP TABLE x"]
 BAD_QUERY = (
     "?cursor=garbage&since=2026-13-45&until=x&account=999&item=%27&member=%00"

@@ -12,6 +12,8 @@ from leases.errors import AmbiguousLease
 from leases.models import Lease, LeaseRequest, Message
 from tests.hardening.test_races import hammer
 
+pytestmark = pytest.mark.backend
+
 
 def budget(member, daily):
     Membership.objects.filter(user=member).update(daily_budget=Decimal(daily))

@@ -8,7 +8,7 @@ from leases import services
 from leases.errors import ServiceError
 from leases.models import Lease, LeaseEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.backend, pytest.mark.django_db(transaction=True)]
 
 
 def hammer(actions):

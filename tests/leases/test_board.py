@@ -193,6 +193,7 @@ def test_a_refused_request_says_so_on_its_board(as_, personas, items):
     assert "data-poll" not in body
 
 
+@pytest.mark.backend
 def test_the_board_and_its_fragment_use_a_few_queries_however_many_numbers(
     as_, personas, items, sim
 ):

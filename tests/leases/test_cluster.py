@@ -17,7 +17,7 @@ from leases.tasks import ensure_schedules
 from tests.conftest import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.backend, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def start_cluster(sim, **overrides):

@@ -15,6 +15,8 @@ from leases.models import Lease
 from tests.conftest import run_async
 from zhima_site.paging import CsvResponse
 
+pytestmark = pytest.mark.backend
+
 
 @pytest.fixture
 def lease(personas, items):

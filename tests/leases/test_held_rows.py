@@ -8,6 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from leases import services
 from leases.models import HELD_STATES, Lease, LeaseState, held_rows
 
+pytestmark = pytest.mark.backend
+
 
 def test_held_rows_are_the_leases_holding_a_number(personas, items, sim):
     req = services.lease_numbers(personas["member"], items["1002"], key="h" * 32, quantity=6)

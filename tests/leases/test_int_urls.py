@@ -30,6 +30,7 @@ def test_the_url_takes_only_whole_numbers(name):
             reverse(name, args=[bad])
 
 
+@pytest.mark.backend
 def test_huge_and_foreign_ids_are_404(client, personas, items, sim):
     req = services.lease_numbers(personas["member"], items["1002"], key="u" * 32)
     lease = Lease.objects.get(request=req)

@@ -22,6 +22,8 @@ from leases.timing import lease_chain, reconcile_hold
 from tests.conftest import test_database_url
 from tests.leases.test_cluster import wait_for
 
+pytestmark = pytest.mark.backend
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "0123456789abcdef" * 2  # as the lease form makes them
 

@@ -10,6 +10,8 @@ from leases import services
 from leases.models import EndReason, Lease, LeaseState, Message
 from leases.poller import Poller
 
+pytestmark = pytest.mark.backend
+
 
 @pytest.fixture
 def fast(settings):

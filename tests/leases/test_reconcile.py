@@ -10,6 +10,8 @@ from leases.errors import AmbiguousLease, ServiceError
 from leases.models import Lease, LeaseRequest, LeaseState
 from leases.tasks import reconcile_accounts
 
+pytestmark = pytest.mark.backend
+
 
 def lose_a_lease_answer(personas, item, sim, key="lost"):
     """A lease whose answer comes after the console gave up: the upstream leased a number the

@@ -193,6 +193,7 @@ def test_the_migration_parses_every_old_reason(state, stored, expected):
     assert MIGRATION.parse_lease(state, stored) == expected
 
 
+@pytest.mark.backend
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_converts_existing_rows(personas):
     executor = MigrationExecutor(connection)

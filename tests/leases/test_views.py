@@ -195,6 +195,7 @@ def test_send_and_delivery_status(as_, lease, sim):
     assert "发送中" in r.content.decode()
 
 
+@pytest.mark.backend
 def test_a_double_submit_of_the_send_form_sends_once(as_, personas, items, sim):
     req = services.lease_numbers(personas["member"], items["1004"], key="w" * 32)
     lease = Lease.objects.get(request=req)
@@ -258,6 +259,7 @@ def test_audit_log_filters_raw_body_and_csv(as_, lease):
     assert as_("outsider").get(reverse("accounts-audit-raw", args=[call.pk])).status_code == 404
 
 
+@pytest.mark.backend
 def test_history_pages_with_a_cursor(as_, personas, items, sim):
     for i in range(6):
         services.lease_numbers(personas["member"], items["1002"], key=f"{i}" * 32, quantity=10)
@@ -293,6 +295,7 @@ def test_items_refresh_and_add(as_, items, sim):
     )
 
 
+@pytest.mark.backend
 def test_pages_use_a_bounded_number_of_queries(
     as_, personas, items, sim, django_assert_max_num_queries
 ):
@@ -313,6 +316,7 @@ def test_pages_use_a_bounded_number_of_queries(
             assert c.get(reverse(name)).status_code == 200
 
 
+@pytest.mark.backend
 def test_query_counts_do_not_grow_with_the_data(
     as_, personas, items, sim, django_assert_num_queries
 ):

@@ -13,6 +13,7 @@ def test_healthz_answers_without_login(client, db):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
+@pytest.mark.backend
 def test_readyz_names_the_missing_heartbeat_then_passes(client, personas, items, sim, settings):
     r = client.get("/readyz")
     assert r.status_code == 503
@@ -42,6 +43,7 @@ def test_readyz_names_a_failed_database(client, db, monkeypatch):
     assert "could not connect" in r.json()["checks"]["database"]["detail"]
 
 
+@pytest.mark.backend
 def test_readyz_names_a_failed_broker(client, db, monkeypatch):
     class DeadBroker:
         def ping(self):

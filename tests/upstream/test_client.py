@@ -2,7 +2,6 @@
 
 import logging
 import socket
-import time
 
 import pytest
 import requests
@@ -19,6 +18,7 @@ from accounts.upstream.errors import (
     UnreadableResponse,
     UpstreamRefusal,
 )
+from tests.conftest import wait_until
 
 
 def test_it_verifies_and_reads_the_quota(zclient):
@@ -39,10 +39,8 @@ def test_it_runs_all_eight_endpoints(sim, zclient):
     assert zclient.send_sms("1005", numbers[0], "hello") == "OK"
     with pytest.raises(UpstreamRefusal):  # not delivered yet: "发送中"
         zclient.send_status("1005", numbers[0])
-    sim.state.set_scale(1000)
-    time.sleep(0.01)
+    sim.state.advance(3)  # delivered after 2 s
     assert zclient.send_status("1005", numbers[0]) == "OK"
-    sim.state.set_scale(1)
     assert zclient.block("1005", numbers[0]) == "OK"
     assert zclient.release([numbers[1]], "1005") == "OK"
     more = zclient.get_numbers("1001")
@@ -164,7 +162,7 @@ def test_a_read_timeout_is_an_ambiguous_transport_error_and_never_repeated(sim):
         c.get_numbers("1001")
     assert info.value.ambiguous is True
     assert info.value.seconds == 0.3
-    time.sleep(0.8)
+    assert wait_until(lambda: sim.stats()["numbers_leased"] == 1)
     stats = sim.stats()
     assert stats["requests"]["get_numbers"] == 1  # not repeated
     assert stats["numbers_leased"] == 1  # and it did lease: the ambiguity is real
@@ -250,9 +248,7 @@ def test_session_expiry_causes_exactly_one_reverify_and_repeat(sim, zclient):
     events = Recorder()
     zclient.audit = events
     phone = zclient.get_numbers("1001")[0]
-    sim.state.set_scale(2000)  # 15 minutes pass in under half a second
-    time.sleep(0.5)
-    sim.state.set_scale(1)
+    sim.state.advance(16 * 60)  # past the 15-minute session
     assert zclient.get_sms("1001", phone).status in (1, 3, 4)
     names = [(e.endpoint, e.outcome) for e in events]
     assert names[-3:] == [("get_sms", "refused"), ("verify", "ok"), ("get_sms", "ok")]

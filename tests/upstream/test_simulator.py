@@ -1,7 +1,5 @@
 """The simulator's own behaviour: wire formats, control endpoints, forced release, SMS."""
 
-import time
-
 import pytest
 import requests
 
@@ -31,9 +29,7 @@ def test_the_same_client_reads_every_wire_format(sim, fmt):
 
 def test_it_force_releases_after_thirty_minutes(sim, zclient):
     phone = zclient.get_numbers("1001")[0]
-    sim.state.set_scale(3600 * 2)
-    time.sleep(0.3)
-    sim.state.set_scale(1)
+    sim.state.advance(30 * 60 + 1)
     assert sim.leases() == []
     assert sim.stats()["force_released"] == 1
     with pytest.raises(Exception, match="号码未获取或已释放"):
@@ -56,7 +52,7 @@ def test_it_sends_a_realistic_sms_by_itself_with_loss_and_timeout():
 
         c = ZhimaClient(server.base_url, "demo", "demo-pkey")
         phones = c.get_numbers("1002", 10) + c.get_numbers("1002", 10)
-        time.sleep(0.2)
+        server.state.advance(1)  # every SMS due, every timeout past
         statuses = [c.get_sms("1002", p).status for p in phones]
         assert statuses.count(2) >= 8
         assert {3, 4} & set(statuses)
@@ -104,3 +100,25 @@ def test_several_sms_arrive_for_types_five_and_six(sim, zclient):
     sim.deliver(phone, "second 2222")
     assert zclient.get_sms("1006", phone).sm == "second 2222"
     assert sim.stats()["sms_delivered"] == 2
+
+
+def test_reset_puts_the_simulator_back_as_it_started(sim, zclient):
+    start = {"config": sim.config(), "quota": zclient.verify().left_quantity}
+    first = zclient.get_numbers("1003")[0]  # the seed decides which number comes first
+    zclient.block("1003", first)
+    zclient.get_numbers("1002", 3)
+    sim.config(wire_format="kv", latency_ms=1, auto_sms=True, seed=99)
+    sim.state.pool = sim.state.pool[:5]
+    sim.state.set_scale(50)
+    assert sim.state.sessions and zclient.verify().left_quantity < start["quota"]
+
+    sim.reset()
+
+    assert sim.leases() == [] and sim.state.sessions == {}
+    assert sim.stats()["requests"] == {} and sim.stats()["blacklisted"] == 0
+    assert requests.get(sim.root + "_sim/ledger", timeout=5).json() == []
+    assert sim.config() == start["config"]
+    assert sim.state.now() < 5  # the clock starts again, at its normal pace
+    c = sim.client()
+    assert c.verify().left_quantity == start["quota"]  # what was charged is back
+    assert c.get_numbers("1003") == [first]  # same seed and pool, no blacklist

@@ -23,7 +23,7 @@ from tests.conftest import test_database_url
 from tests.leases.test_cluster import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.backend, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_cluster_worker_delivers_and_retries(personas, items, receiver, hook):

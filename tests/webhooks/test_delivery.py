@@ -19,6 +19,8 @@ from leases.webhooks.models import Webhook, WebhookDelivery
 
 from .conftest import SECRET, django_q_sync, verify
 
+pytestmark = pytest.mark.backend
+
 
 def lease_one(personas, item, key):
     req = services.lease_numbers(personas["member"], item, key=key)
