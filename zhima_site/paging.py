@@ -13,7 +13,7 @@ from itertools import islice
 
 from asgiref.sync import sync_to_async
 from django.db.models import Q
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 
 from . import csvvalues
 
@@ -110,8 +110,13 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     return response
 
 
-def export_csv(filename: str, qs, order: tuple[str, ...], columns: list[tuple[str, str]]):
-    """Stream ``qs`` as CSV, rows fetched in chunks; ``columns`` pairs a header with a field."""
+def export_csv(filename: str, filtered, order: tuple[str, ...], columns: list[tuple[str, str]]):
+    """Stream a filtered list as CSV, rows fetched in chunks. ``filtered`` is the list's
+    (filter form, queryset): a bound form that does not validate is a 400, refused before a
+    byte is streamed. ``columns`` pairs a header with a field."""
+    form, qs = filtered
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(form.errors_text(), content_type="text/plain")
     values = qs.order_by(*order).values_list(*[f for _, f in columns])
     # The first row is read before the response starts: a query that fails is an error page,
     # not a 200 with a header and nothing after it. It is read with a plain query, not from
