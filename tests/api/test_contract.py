@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import get_args
 
 import pytest
@@ -265,7 +266,7 @@ def test_a_204_has_no_body_and_no_content_type(personas, items, api_for, transac
 def test_a_replayed_upstream_refusal_is_the_first_answer_byte_for_byte(
     personas, items, api_for, sim
 ):
-    sim.state.accounts["demo"].balance = 0
+    sim.state.accounts["demo"].balance = Decimal(0)  # the simulator keeps money as Decimal
     api = api_for(personas["member"])
     first = api.post("/leases", {"item": "1001"}, key="poor")
     envelope(first, 409, "refused")

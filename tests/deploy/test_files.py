@@ -347,7 +347,8 @@ def test_readmes_deploy_section_names_files_that_exist_and_settings_that_are_rea
     read = settings_reads()
     set_here = set(re.findall(r"(?:^|[\s'\"^])([A-Z][A-Z0-9_]{2,})=", commands, re.M))
     set_here -= set(NGINX_VARIABLES)  # the template's, read by envsubst
-    set_here -= {"PYTHON", "UV_PYTHON_INSTALL_DIR"}  # read by .ci/lib.sh and by uv
+    # read by .ci/lib.sh, by uv and by pipx
+    set_here -= {"PYTHON", "UV_PYTHON_INSTALL_DIR", "PIPX_HOME", "PIPX_BIN_DIR"}
     assert set_here, "the section sets settings"
     assert set_here <= read, sorted(set_here - read)
     for name in NGINX_VARIABLES:

@@ -12,10 +12,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List Items
-         * @description Items of the developer accounts the token reaches, with prices and capabilities.
+         * List items
+         * @description Items of the developer accounts the token reaches, with prices and capabilities (the
+         *     items a manager added on the console's items page).
          */
-        get: operations["leases_api_views_list_items"];
+        get: operations["listItems"];
         put?: never;
         post?: never;
         delete?: never;
@@ -32,19 +33,20 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List Leases
-         * @description The member's leases (newest first, at most 500), by tag and state; ``state=active`` is
-         *     every lease that still holds a number.
+         * List the member's leases
+         * @description The leases of the token's member on the accounts the token reaches (newest first, at
+         *     most 500), by tag and state; `state=active` is every lease that still holds a number.
          */
-        get: operations["leases_api_views_list_leases"];
+        get: operations["listLeases"];
         put?: never;
         /**
-         * Create Lease
-         * @description Lease numbers. The same ``Idempotency-Key`` from the same token returns the same result
-         *     and makes no second upstream call; a different body with a used key is a 422. A 502
-         *     ``ambiguous`` means a number may have been leased: it is reconciled, never repeated.
+         * Lease numbers
+         * @description Lease numbers for an item. The same `Idempotency-Key` from the same token gets the
+         *     first answer again, byte for byte (for 24 hours; a refusal's too) and makes no second
+         *     upstream call; a different body with a used key is a 422. A 502 `ambiguous` means a
+         *     number may have been leased: it is reconciled, never repeated.
          */
-        post: operations["leases_api_views_create_lease"];
+        post: operations["createLease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -61,10 +63,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Release By Tag
-         * @description Release every number the member still holds under ``tag`` (a CI run's teardown).
+         * Release a run's numbers
+         * @description Release every number the token's member still holds under `tag` on the accounts the
+         *     token reaches (a CI run's teardown). Safe to repeat: a second call releases nothing.
          */
-        post: operations["leases_api_views_release_by_tag"];
+        post: operations["releaseByTag"];
         delete?: never;
         options?: never;
         head?: never;
@@ -79,10 +82,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get Lease
-         * @description A lease's state, tag and received messages.
+         * Get a lease
+         * @description A lease's state, tag and received messages (any lease on an account the token reaches,
+         *     any role).
          */
-        get: operations["leases_api_views_get_lease"];
+        get: operations["getLease"];
         put?: never;
         post?: never;
         delete?: never;
@@ -99,12 +103,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Wait Code
-         * @description Long-poll for the first received message newer than ``after``: 200 as soon as one is
-         *     stored, 204 when ``wait`` seconds pass, 410 when the lease has ended without one. Pass
-         *     the last ``message_id`` you read as ``after`` so a stale code is never read twice.
+         * Wait for a code
+         * @description Long-poll for the first received message newer than `after`: 200 as soon as one is
+         *     stored, 204 when `wait` seconds pass, 410 when the lease has ended without one. Pass
+         *     the last `message_id` you read as `after` so a stale code is never read twice. A
+         *     several-SMS item (types 3 to 6) waits for the next SMS only after POST …/keep-waiting.
+         *     The console polls the upstream's `sms/get.php` about every 5 seconds, and it answers
+         *     only a number's latest SMS: two SMS to one number within one poll arrive as one, the
+         *     later. The token and the membership are checked again before every answer and at least
+         *     every `ZHIMA_API_WAIT_RECHECK_SECONDS` of waiting (401 or 404 once withdrawn).
          */
-        get: operations["leases_api_views_wait_code"];
+        get: operations["waitForCode"];
         put?: never;
         post?: never;
         delete?: never;
@@ -123,10 +132,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Release
-         * @description Release the number (its messages stay readable).
+         * Release a number
+         * @description Release the number now (operator role); its messages stay readable.
          */
-        post: operations["leases_api_views_release"];
+        post: operations["releaseLease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -143,10 +152,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Blacklist
-         * @description Blacklist the number for this item (it ends the lease).
+         * Blacklist a number
+         * @description Blacklist the number for this item at the upstream (operator role); it ends the
+         *     lease.
          */
-        post: operations["leases_api_views_blacklist"];
+        post: operations["blacklistLease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -163,10 +173,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Keep Waiting
-         * @description Several-SMS items (types 5, 6): wait for another SMS on the same number.
+         * Wait for another SMS
+         * @description Items that receive several SMS (types 3 to 6 keep the number): after an SMS, wait for
+         *     another on the same number (operator role); then GET …/code with `after` set to the last
+         *     `message_id` read. A single-SMS item is a 409.
          */
-        post: operations["leases_api_views_keep_waiting"];
+        post: operations["keepWaiting"];
         delete?: never;
         options?: never;
         head?: never;
@@ -183,11 +195,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Send
-         * @description Send an SMS from the number (items that can send). The same ``Idempotency-Key`` sends
-         *     once; a different text with a used key is a 422.
+         * Send an SMS
+         * @description Send an SMS from the number (items that can send, types 3 to 6; operator role). The
+         *     same `Idempotency-Key` sends once and is answered as the first time (sent, refused, or
+         *     not known whether it went); a different text with a used key is a 422.
          */
-        post: operations["leases_api_views_send"];
+        post: operations["sendSms"];
         delete?: never;
         options?: never;
         head?: never;
@@ -202,10 +215,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Send Status
-         * @description Ask the upstream whether the last SMS sent from this number was delivered.
+         * Ask whether the last SMS was delivered
+         * @description Ask the upstream whether the last SMS sent from this number was delivered (operator
+         *     role); a number that sent nothing is a 409.
          */
-        get: operations["leases_api_views_send_status"];
+        get: operations["getSendStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -215,225 +229,712 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "lease.code_received": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An SMS was received
+         * @description The console POSTs each event as JSON to every active URL registered for it on the account, from a worker, after the change is committed. An answer other than 2xx, or none within 3 s to connect and 10 s to answer (redirects are not followed), is retried 1, 3, 9, 27, 81, 243 and 360 minutes after the failed attempt — 8 attempts in all — each up to about a minute later (an every-minute task posts what is due). Verify `X-Zhima-Signature` before trusting the body: `sha256=` followed by the hex HMAC-SHA256, under the URL's secret, of the `X-Zhima-Timestamp` value, a dot and the raw body; refuse old timestamps (e.g. more than 5 minutes) to refuse replays.
+         */
+        post: operations["codeReceivedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "lease.ended": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A lease ended
+         * @description The console POSTs each event as JSON to every active URL registered for it on the account, from a worker, after the change is committed. An answer other than 2xx, or none within 3 s to connect and 10 s to answer (redirects are not followed), is retried 1, 3, 9, 27, 81, 243 and 360 minutes after the failed attempt — 8 attempts in all — each up to about a minute later (an every-minute task posts what is due). Verify `X-Zhima-Signature` before trusting the body: `sha256=` followed by the hex HMAC-SHA256, under the URL's secret, of the `X-Zhima-Timestamp` value, a dot and the raw body; refuse old timestamps (e.g. more than 5 minutes) to refuse replays.
+         */
+        post: operations["leaseEndedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
-        /** Capabilities */
+        /**
+         * Capabilities
+         * @description What an item's type allows.
+         */
         Capabilities: {
-            /** Max Per Request */
+            /**
+             * Max Per Request
+             * @description Numbers one lease request may ask for.
+             */
             max_per_request: number;
-            /** Can Send */
+            /**
+             * Can Send
+             * @description An SMS can be sent from the number (types 3 to 6).
+             */
             can_send: boolean;
-            /** Sends Several */
+            /**
+             * Sends Several
+             * @description Several SMS can be sent (types 4 to 6).
+             */
             sends_several: boolean;
-            /** Several Sms */
+            /**
+             * Several Sms
+             * @description Several SMS can be received on one number (types 5 and 6): after each, POST /leases/{lease_id}/keep-waiting waits for the next.
+             */
             several_sms: boolean;
         };
-        /** ItemOut */
+        /**
+         * ItemOut
+         * @description An item (a service whose verification SMS can be received) of a developer account.
+         */
         ItemOut: {
-            /** Account */
+            /**
+             * Account
+             * @description The developer account's name in the console.
+             */
             account: string;
-            /** Item */
+            /**
+             * Item
+             * @description The upstream's item id (digits).
+             */
             item: string;
-            /** Name */
+            /**
+             * Name
+             * @description The item's name, as the upstream gives it.
+             */
             name: string;
-            /** Type */
-            type: number | null;
-            /** Status */
-            status: number | null;
-            /** Usable */
+            /**
+             * Type
+             * @description The upstream's item type: 1 one number per request, 2 several numbers, 3 can send one SMS, 4 can send several, 5 and 6 send and receive several; null when the upstream gave none this console knows.
+             * @enum {unknown}
+             */
+            type: 1 | 2 | 3 | 4 | 5 | 6 | null;
+            /**
+             * Status
+             * @description The upstream's item status: 1 normal, 2 expired, 3 another problem; null when the upstream gave none this console knows.
+             * @enum {unknown}
+             */
+            status: 1 | 2 | 3 | null;
+            /**
+             * Usable
+             * @description Numbers can be leased for it now (status 1, not retired).
+             */
             usable: boolean;
-            /** Price Tiers */
+            /**
+             * Price Tiers
+             * @description The price steps, lowest first.
+             */
             price_tiers: components["schemas"]["PriceTier"][];
+            /** @description What the item's type allows. */
             capabilities: components["schemas"]["Capabilities"];
         };
-        /** PriceTier */
+        /**
+         * PriceTier
+         * @description One price step of an item: ``price`` per number for the ``low``-th to ``high``-th
+         *     number leased (the upstream's tiers).
+         */
         PriceTier: {
-            /** Price */
+            /**
+             * Price
+             * @description Price per number, a decimal in the upstream's currency.
+             */
             price: string;
-            /** Low */
+            /**
+             * Low
+             * @description The first number (counted per account) this price covers.
+             */
             low: number;
-            /** High */
+            /**
+             * High
+             * @description The last number it covers; null: all the rest.
+             */
             high: number | null;
         };
-        /** Error */
+        /**
+         * Error
+         * @description The one envelope of every error the API answers (4xx and 5xx).
+         */
         Error: {
+            /** @description The error's code and message. */
             error: components["schemas"]["ErrorBody"];
         };
-        /** ErrorBody */
+        /**
+         * ErrorBody
+         * @description What went wrong.
+         */
         ErrorBody: {
-            /** Code */
+            /**
+             * Code
+             * @description A stable, machine-readable code: invalid_request, idempotency_key_required, account_required, unauthorized, forbidden, not_found, method_not_allowed, refused, not_held, in_progress, ended, idempotency_key_reused, unsupported_media_type, rate_limited, ambiguous, upstream_unreachable, release_pending, server_error.
+             * @example not_found
+             */
             code: string;
-            /** Message */
+            /**
+             * Message
+             * @description A sentence for people, in the language of Accept-Language (English or Chinese); an upstream refusal's own message verbatim.
+             * @example Not found.
+             */
             message: string;
         };
-        /** LeaseOut */
+        /**
+         * LeaseOut
+         * @description A leased number and where it stands.
+         */
         LeaseOut: {
-            /** Id */
+            /**
+             * Id
+             * @description The lease's id.
+             */
             id: number;
-            /** Phone */
+            /**
+             * Phone
+             * @description The phone number.
+             */
             phone: string;
-            /** Account */
+            /**
+             * Account
+             * @description The developer account's name.
+             */
             account: string;
-            /** Item */
+            /**
+             * Item
+             * @description The upstream's item id.
+             */
             item: string;
-            /** State */
-            state: string;
-            /** Tag */
+            /**
+             * State
+             * @description waiting (for an SMS), received (one arrived; types 3 to 6 keep the number), releasing (a release is under way), then one of the final states: released, expired, blocked (blacklisted), failed.
+             * @enum {string}
+             */
+            state: "waiting" | "received" | "releasing" | "released" | "expired" | "blocked" | "failed";
+            /**
+             * Tag
+             * @description The request's tag.
+             */
             tag: string;
-            /** Code */
+            /**
+             * Code
+             * @description The latest code received; empty until one arrives.
+             */
             code: string;
-            /** Member */
+            /**
+             * Member
+             * @description The console user who leased it.
+             */
             member: string | null;
-            /** Token */
+            /**
+             * Token
+             * @description The name of the API token it was leased with.
+             */
             token: string | null;
             /**
              * Leased At
              * Format: date-time
+             * @description When it was leased. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
              */
             leased_at: string;
-            /** Received At */
+            /**
+             * Received At
+             * @description When the latest SMS arrived; null: none yet. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
             received_at: string | null;
-            /** Ended At */
+            /**
+             * Ended At
+             * @description When the lease ended; null while it holds the number. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
             ended_at: string | null;
-            /** End Reason */
-            end_reason: string;
+            /**
+             * End Reason
+             * @description Why it ended (or will, once released); empty while it holds the number. user: released by a member; admin: in the admin; release_all: a manager's release all; blacklisted; code: released when the code arrived; deadline: before the upstream's forced release; wait_limit: no SMS within the item's wait limit; held: kept for the wait limit after the last SMS; lost: the upstream lost the SMS (status 3); timeout: the upstream timed out waiting (status 4); status: another upstream status; gone: the upstream released it by itself; recovered: released after an interrupted blacklisting; other: a reason stored as text.
+             * @enum {string}
+             */
+            end_reason: "" | "user" | "admin" | "release_all" | "blacklisted" | "code" | "deadline" | "wait_limit" | "held" | "lost" | "timeout" | "status" | "gone" | "recovered" | "other";
         };
-        /** LeasesOut */
+        /**
+         * LeasesOut
+         * @description Leases.
+         */
         LeasesOut: {
-            /** Leases */
+            /**
+             * Leases
+             * @description The leases, in the order the operation says.
+             */
             leases: components["schemas"]["LeaseOut"][];
         };
-        /** LeaseIn */
+        /**
+         * LeaseIn
+         * @description A lease request: numbers for one item.
+         */
         LeaseIn: {
-            /** Item */
+            /**
+             * Item
+             * @description The upstream's item id (see GET /items).
+             * @example 1001
+             */
             item: string;
-            /** Account */
+            /**
+             * Account
+             * @description The developer account's name; required when the token reaches several accounts.
+             */
             account?: string | null;
             /**
              * Quantity
+             * @description How many numbers (up to the item's max_per_request); 1 with `phone`.
              * @default 1
              */
             quantity: number;
             /**
              * Phone
+             * @description Lease and lock this specific number; empty: any.
              * @default
              */
             phone: string;
             /**
              * Area Code
+             * @description Only numbers of this area code (digits); empty: any.
              * @default
              */
             area_code: string;
             /**
              * Carrier
+             * @description Only this carrier: 1 China Mobile, 2 China Unicom, 3 China Telecom; empty: any.
              * @default
+             * @enum {string}
              */
-            carrier: string;
+            carrier: "" | "1" | "2" | "3";
             /**
              * International
+             * @description Numbers from outside mainland China.
              * @default false
              */
             international: boolean;
             /**
              * Tag
+             * @description Free text stored on every number of the request (no control characters), e.g. a CI run's id: GET /leases?tag= finds them, POST /leases/release?tag= releases them.
              * @default
              */
             tag: string;
         };
-        /** ReleasedOut */
+        /**
+         * ReleasedOut
+         * @description The outcome of releasing a run's numbers.
+         */
         ReleasedOut: {
-            /** Released */
+            /**
+             * Released
+             * @description Leases now ended.
+             */
             released: number;
-            /** Retrying */
+            /**
+             * Retrying
+             * @description Leases whose release the upstream did not confirm: retried automatically.
+             */
             retrying: number;
-            /** Leases */
+            /**
+             * Leases
+             * @description The leases that were held under the tag.
+             */
             leases: components["schemas"]["LeaseOut"][];
         };
-        /** LeaseDetail */
+        /**
+         * LeaseDetail
+         * @description A lease with the SMS it received.
+         */
         LeaseDetail: {
-            /** Id */
+            /**
+             * Id
+             * @description The lease's id.
+             */
             id: number;
-            /** Phone */
+            /**
+             * Phone
+             * @description The phone number.
+             */
             phone: string;
-            /** Account */
+            /**
+             * Account
+             * @description The developer account's name.
+             */
             account: string;
-            /** Item */
+            /**
+             * Item
+             * @description The upstream's item id.
+             */
             item: string;
-            /** State */
-            state: string;
-            /** Tag */
+            /**
+             * State
+             * @description waiting (for an SMS), received (one arrived; types 3 to 6 keep the number), releasing (a release is under way), then one of the final states: released, expired, blocked (blacklisted), failed.
+             * @enum {string}
+             */
+            state: "waiting" | "received" | "releasing" | "released" | "expired" | "blocked" | "failed";
+            /**
+             * Tag
+             * @description The request's tag.
+             */
             tag: string;
-            /** Code */
+            /**
+             * Code
+             * @description The latest code received; empty until one arrives.
+             */
             code: string;
-            /** Member */
+            /**
+             * Member
+             * @description The console user who leased it.
+             */
             member: string | null;
-            /** Token */
+            /**
+             * Token
+             * @description The name of the API token it was leased with.
+             */
             token: string | null;
             /**
              * Leased At
              * Format: date-time
+             * @description When it was leased. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
              */
             leased_at: string;
-            /** Received At */
+            /**
+             * Received At
+             * @description When the latest SMS arrived; null: none yet. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
             received_at: string | null;
-            /** Ended At */
+            /**
+             * Ended At
+             * @description When the lease ended; null while it holds the number. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
             ended_at: string | null;
-            /** End Reason */
-            end_reason: string;
-            /** Messages */
+            /**
+             * End Reason
+             * @description Why it ended (or will, once released); empty while it holds the number. user: released by a member; admin: in the admin; release_all: a manager's release all; blacklisted; code: released when the code arrived; deadline: before the upstream's forced release; wait_limit: no SMS within the item's wait limit; held: kept for the wait limit after the last SMS; lost: the upstream lost the SMS (status 3); timeout: the upstream timed out waiting (status 4); status: another upstream status; gone: the upstream released it by itself; recovered: released after an interrupted blacklisting; other: a reason stored as text.
+             * @enum {string}
+             */
+            end_reason: "" | "user" | "admin" | "release_all" | "blacklisted" | "code" | "deadline" | "wait_limit" | "held" | "lost" | "timeout" | "status" | "gone" | "recovered" | "other";
+            /**
+             * Messages
+             * @description The received SMS, oldest first.
+             */
             messages: components["schemas"]["MessageOut"][];
         };
-        /** MessageOut */
+        /**
+         * MessageOut
+         * @description A received SMS.
+         */
         MessageOut: {
-            /** Id */
+            /**
+             * Id
+             * @description The message's id; pass it as `after` to wait for a newer one.
+             */
             id: number;
-            /** Text */
+            /**
+             * Text
+             * @description The SMS text, as the upstream gave it.
+             */
             text: string;
-            /** Code */
+            /**
+             * Code
+             * @description The verification code found in the text; empty: none found.
+             */
             code: string;
-            /** Candidates */
+            /**
+             * Candidates
+             * @description Every code-like string found, best first.
+             */
             candidates: string[];
             /**
              * Received At
              * Format: date-time
+             * @description When the console stored it. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
              */
             received_at: string;
         };
-        /** CodeOut */
+        /**
+         * CodeOut
+         * @description The first received SMS newer than ``after``.
+         */
         CodeOut: {
-            /** Code */
+            /**
+             * Code
+             * @description The verification code found in it; empty: none found.
+             */
             code: string;
-            /** Text */
+            /**
+             * Text
+             * @description The SMS text, as the upstream gave it.
+             */
             text: string;
-            /** Message Id */
+            /**
+             * Message Id
+             * @description Its id: pass it as `after` to wait for the next one.
+             */
             message_id: number;
             /**
              * Received At
              * Format: date-time
+             * @description When the console stored it. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
              */
             received_at: string;
         };
-        /** SendOut */
+        /**
+         * SendOut
+         * @description The SMS sent.
+         */
         SendOut: {
-            /** Message Id */
+            /**
+             * Message Id
+             * @description The sent message's id.
+             */
             message_id: number;
-            /** Text */
+            /**
+             * Text
+             * @description The text sent.
+             */
             text: string;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @description Its delivery status: sending (the call is under way), unknown (its answer was lost: it may have been sent), sent, delivered, unconfirmed (the upstream's answer did not confirm it), received.
+             * @enum {string}
+             */
+            status: "received" | "sending" | "unknown" | "sent" | "delivered" | "unconfirmed";
         };
-        /** SendIn */
+        /**
+         * SendIn
+         * @description An SMS to send from the number.
+         */
         SendIn: {
-            /** Text */
+            /**
+             * Text
+             * @description The SMS text (1 to 500 characters, no NUL).
+             */
             text: string;
         };
-        /** SendStatusOut */
+        /**
+         * SendStatusOut
+         * @description The upstream's answer on the last SMS sent from the number.
+         */
         SendStatusOut: {
-            /** Answer */
+            /**
+             * Answer
+             * @description The upstream's answer, verbatim.
+             */
             answer: string;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @description The last sent message's delivery status after asking (see SendOut); empty: nothing was sent.
+             * @enum {string}
+             */
+            status: "" | "received" | "sending" | "unknown" | "sent" | "delivered" | "unconfirmed";
+        };
+        /**
+         * CodeReceivedData
+         * @description The lease and the SMS it received.
+         */
+        CodeReceivedData: {
+            /** @description The lease. */
+            lease: components["schemas"]["WebhookLease"];
+            /** @description The SMS. */
+            message: components["schemas"]["WebhookMessage"];
+        };
+        /**
+         * WebhookLease
+         * @description The lease an event is about.
+         */
+        WebhookLease: {
+            /**
+             * Id
+             * @description The lease's id (as in GET /api/v1/leases/{lease_id}).
+             */
+            id: number;
+            /**
+             * Account
+             * @description The developer account's name.
+             */
+            account: string;
+            /**
+             * Item
+             * @description The upstream's item id.
+             */
+            item: string;
+            /**
+             * Phone
+             * @description The phone number.
+             */
+            phone: string;
+            /**
+             * State
+             * @description The lease's state (see LeaseOut.state).
+             * @enum {string}
+             */
+            state: "waiting" | "received" | "releasing" | "released" | "expired" | "blocked" | "failed";
+            /**
+             * Tag
+             * @description The lease request's tag.
+             */
+            tag: string;
+            /**
+             * Leased At
+             * Format: date-time
+             * @description When it was leased. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
+            leased_at: string;
+        };
+        /**
+         * WebhookMessage
+         * @description The SMS received.
+         */
+        WebhookMessage: {
+            /**
+             * Id
+             * @description The message's id (a `message_id` of GET …/code).
+             */
+            id: number;
+            /**
+             * Text
+             * @description The SMS text, as the upstream gave it.
+             */
+            text: string;
+            /**
+             * Code
+             * @description The verification code found in it; empty: none found.
+             */
+            code: string;
+            /**
+             * Candidates
+             * @description Every code-like string found, best first.
+             */
+            candidates: string[];
+            /**
+             * Received At
+             * Format: date-time
+             * @description When the console stored it. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
+            received_at: string;
+        };
+        /**
+         * CodeReceivedEvent
+         * @description A ``lease.code_received`` event: an SMS was stored for a lease of the account.
+         */
+        CodeReceivedEvent: {
+            /**
+             * Id
+             * @description The event's id (evt_…), the same on every retry: de-duplicate on it.
+             */
+            id: string;
+            /**
+             * Type
+             * @description The event type.
+             * @constant
+             */
+            type: "lease.code_received";
+            /**
+             * Created
+             * @description When the event was made, in Unix seconds.
+             */
+            created: number;
+            /** @description What happened. */
+            data: components["schemas"]["CodeReceivedData"];
+        };
+        /**
+         * LeaseEndedData
+         * @description The lease that ended.
+         */
+        LeaseEndedData: {
+            /** @description The lease, in its final state. */
+            lease: components["schemas"]["WebhookEndedLease"];
+        };
+        /**
+         * WebhookEndedLease
+         * @description The lease that ended, with when and why.
+         */
+        WebhookEndedLease: {
+            /**
+             * Id
+             * @description The lease's id (as in GET /api/v1/leases/{lease_id}).
+             */
+            id: number;
+            /**
+             * Account
+             * @description The developer account's name.
+             */
+            account: string;
+            /**
+             * Item
+             * @description The upstream's item id.
+             */
+            item: string;
+            /**
+             * Phone
+             * @description The phone number.
+             */
+            phone: string;
+            /**
+             * State
+             * @description The lease's state (see LeaseOut.state).
+             * @enum {string}
+             */
+            state: "waiting" | "received" | "releasing" | "released" | "expired" | "blocked" | "failed";
+            /**
+             * Tag
+             * @description The lease request's tag.
+             */
+            tag: string;
+            /**
+             * Leased At
+             * Format: date-time
+             * @description When it was leased. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
+            leased_at: string;
+            /**
+             * Ended At
+             * @description When it ended. An RFC 3339 date-time in UTC with milliseconds, e.g. 2026-05-01T08:30:12.345Z (the same format in webhook bodies).
+             */
+            ended_at: string | null;
+            /**
+             * End Reason
+             * @description Why it ended (see LeaseOut.end_reason).
+             * @enum {string}
+             */
+            end_reason: "" | "user" | "admin" | "release_all" | "blacklisted" | "code" | "deadline" | "wait_limit" | "held" | "lost" | "timeout" | "status" | "gone" | "recovered" | "other";
+        };
+        /**
+         * LeaseEndedEvent
+         * @description A ``lease.ended`` event: a lease of the account reached a final state (released,
+         *     expired, blocked or failed).
+         */
+        LeaseEndedEvent: {
+            /**
+             * Id
+             * @description The event's id (evt_…), the same on every retry: de-duplicate on it.
+             */
+            id: string;
+            /**
+             * Type
+             * @description The event type.
+             * @constant
+             */
+            type: "lease.ended";
+            /**
+             * Created
+             * @description When the event was made, in Unix seconds.
+             */
+            created: number;
+            /** @description What happened. */
+            data: components["schemas"]["LeaseEndedData"];
         };
     };
     responses: never;
@@ -444,7 +945,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    leases_api_views_list_items: {
+    listItems: {
         parameters: {
             query?: never;
             header?: never;
@@ -453,7 +954,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The items. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -462,45 +963,11 @@ export interface operations {
                     "application/json": components["schemas"]["ItemOut"][];
                 };
             };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -509,11 +976,13 @@ export interface operations {
             };
         };
     };
-    leases_api_views_list_leases: {
+    listLeases: {
         parameters: {
             query?: {
+                /** @description Only leases with this tag; empty: any. */
                 tag?: string;
-                state?: string;
+                /** @description Only leases in this state; `active`: waiting or received; empty: any. */
+                state?: "" | "active" | "waiting" | "received" | "releasing" | "released" | "expired" | "blocked" | "failed";
             };
             header?: never;
             path?: never;
@@ -521,7 +990,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The leases, newest first (at most 500). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -530,7 +999,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeasesOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -539,36 +1008,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -577,12 +1021,15 @@ export interface operations {
             };
         };
     };
-    leases_api_views_create_lease: {
+    createLease: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Required; ≤ 200 characters */
-                "Idempotency-Key"?: string | null;
+            header: {
+                /**
+                 * @description Required: 1 to 200 visible ASCII characters (no spaces). The same key from the same token leases once; without a valid one the answer is a 400 `idempotency_key_required`.
+                 * @example ci-4711-signup
+                 */
+                "Idempotency-Key": string;
             };
             path?: never;
             cookie?: never;
@@ -593,7 +1040,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created */
+            /** @description The leased numbers (the first answer again for a used key). */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -602,7 +1049,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeasesOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). Also `idempotency_key_required`, and `account_required` when the token reaches several accounts and the body names none. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -611,16 +1058,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -629,7 +1078,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
+            /** @description No such developer account or item for this token (`not_found`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -638,7 +1087,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. `in_progress` (with `Retry-After`): a request with this key is still under way. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -647,7 +1096,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The body is not sent as JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This Idempotency-Key was used for a different request (`idempotency_key_reused`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -656,16 +1114,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too many requests for this token (`rate_limited`); retry after `Retry-After` seconds. `ZHIMA_API_LEASES_PER_MINUTE` lease requests per token in a minute. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Bad Gateway */
+            /** @description `ambiguous`: the upstream did not answer clearly, a number may have been leased; the console reconciles it and never repeats the call (do not retry with a new key). `upstream_unreachable`: no number was leased. */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -676,9 +1136,10 @@ export interface operations {
             };
         };
     };
-    leases_api_views_release_by_tag: {
+    releaseByTag: {
         parameters: {
             query: {
+                /** @description The run's tag (required). */
                 tag: string;
             };
             header?: never;
@@ -687,7 +1148,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description What was released. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -696,7 +1157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReleasedOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -705,16 +1166,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -723,16 +1186,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Conflict */
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -743,18 +1197,22 @@ export interface operations {
             };
         };
     };
-    leases_api_views_get_lease: {
+    getLease: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The lease. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -763,7 +1221,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseDetail"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -772,35 +1230,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Conflict */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -810,23 +1252,27 @@ export interface operations {
             };
         };
     };
-    leases_api_views_wait_code: {
+    waitForCode: {
         parameters: {
             query?: {
-                /** @description Seconds to hold the request (≤ 120) */
+                /** @description Seconds to hold the request (≤ 120). */
                 wait?: number;
-                /** @description Only a message with a greater id */
+                /** @description Only a message with a greater id (0: any). */
                 after?: number;
             };
             header?: never;
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The first received SMS newer than `after`. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -835,14 +1281,14 @@ export interface operations {
                     "application/json": components["schemas"]["CodeOut"];
                 };
             };
-            /** @description No Content */
+            /** @description No newer SMS within `wait` seconds (no body): ask again. */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -851,25 +1297,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -878,16 +1317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Gone */
+            /** @description The lease has ended with no newer message (`ended`). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -896,20 +1326,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Too many requests for this token (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
-    leases_api_views_release: {
+    releaseLease: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The lease, released. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -918,7 +1363,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -927,16 +1372,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -945,7 +1392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -954,7 +1401,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
+            /** @description `not_held`: the number is no longer held; or refused (`refused`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -963,7 +1410,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Bad Gateway */
+            /** @description `release_pending`: the upstream did not confirm the release; it is retried automatically. */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -974,18 +1421,22 @@ export interface operations {
             };
         };
     };
-    leases_api_views_blacklist: {
+    blacklistLease: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The lease, blocked. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -994,7 +1445,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1003,16 +1454,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1021,7 +1474,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1030,7 +1483,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1041,18 +1494,22 @@ export interface operations {
             };
         };
     };
-    leases_api_views_keep_waiting: {
+    keepWaiting: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The lease, waiting again. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1061,7 +1518,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1070,16 +1527,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1088,7 +1547,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1097,7 +1556,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1108,14 +1567,21 @@ export interface operations {
             };
         };
     };
-    leases_api_views_send: {
+    sendSms: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Required; ≤ 200 characters */
-                "Idempotency-Key"?: string | null;
+            header: {
+                /**
+                 * @description Required: 1 to 200 visible ASCII characters (no spaces). The same key from the same token sends once; without a valid one the answer is a 400 `idempotency_key_required`.
+                 * @example ci-4711-signup
+                 */
+                "Idempotency-Key": string;
             };
             path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
                 lease_id: number;
             };
             cookie?: never;
@@ -1126,7 +1592,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created */
+            /** @description The SMS sent (the same for a used key). */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1135,7 +1601,7 @@ export interface operations {
                     "application/json": components["schemas"]["SendOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1144,16 +1610,18 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
             401: {
                 headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1162,7 +1630,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not Found */
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1171,7 +1639,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict */
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. `in_progress` (with `Retry-After`): a request with this key is still under way. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1180,8 +1648,101 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The body is not sent as JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This Idempotency-Key was used for a different request (`idempotency_key_reused`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests for this token (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSendStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The lease's id.
+                 * @example 42
+                 */
+                lease_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upstream's answer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SendStatusOut"];
+                };
+            };
+            /** @description Bad input: a parameter or the body is invalid (`invalid_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API token (`unauthorized`): missing, unknown, revoked or expired, or its member is inactive. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with: Bearer. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The member's role on the account, or a read-only token, does not allow this (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such lease for this token (`not_found`): it does not exist, or it is on an account the token does not reach. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused (`refused`): by the console (role, state, budget) or by the upstream, whose message is given verbatim. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1191,70 +1752,79 @@ export interface operations {
             };
         };
     };
-    leases_api_views_send_status: {
+    codeReceivedEvent: {
         parameters: {
             query?: never;
-            header?: never;
-            path: {
-                lease_id: number;
+            header: {
+                /** @description The event type, as in the body's `type`. */
+                "X-Zhima-Event": "lease.code_received";
+                /** @description The event's id, as in the body's `id`: the same on every retry. */
+                "X-Zhima-Event-Id": string;
+                /** @description This attempt's time, in Unix seconds. */
+                "X-Zhima-Timestamp": string;
+                /** @description `sha256=` + hex HMAC-SHA256 of `<X-Zhima-Timestamp>.<raw body>` under the secret. */
+                "X-Zhima-Signature": string;
             };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeReceivedEvent"];
+            };
+        };
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Received: the event is not sent again. */
+            "2XX": {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["SendStatusOut"];
-                };
+                content?: never;
             };
-            /** @description Bad Request */
-            400: {
+            /** @description Not received: the event is retried (see above). */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
+                content?: never;
             };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
+        };
+    };
+    leaseEndedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event type, as in the body's `type`. */
+                "X-Zhima-Event": "lease.ended";
+                /** @description The event's id, as in the body's `id`: the same on every retry. */
+                "X-Zhima-Event-Id": string;
+                /** @description This attempt's time, in Unix seconds. */
+                "X-Zhima-Timestamp": string;
+                /** @description `sha256=` + hex HMAC-SHA256 of `<X-Zhima-Timestamp>.<raw body>` under the secret. */
+                "X-Zhima-Signature": string;
             };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeaseEndedEvent"];
             };
-            /** @description Not Found */
-            404: {
+        };
+        responses: {
+            /** @description Received: the event is not sent again. */
+            "2XX": {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
+                content?: never;
             };
-            /** @description Conflict */
-            409: {
+            /** @description Not received: the event is retried (see above). */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
+                content?: never;
             };
         };
     };
