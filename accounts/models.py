@@ -303,6 +303,11 @@ class ApiToken(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
+        # A name means one token of the member, for good: revoking by name, the audit actor
+        # "member · name" and the filters by token never take in a second one.
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="apitoken_one_name_per_member")
+        ]
 
     def __str__(self) -> str:
         return visible(f"{self.name} ({self.prefix}…)")

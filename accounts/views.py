@@ -40,7 +40,7 @@ def filtered_calls(request: AuthenticatedHttpRequest):
             if d[field]:
                 qs = qs.filter(**{field: d[field]})
         if d["token"]:  # the actor of a call made through a token is "member · token"
-            qs = qs.filter(actor__endswith=f" · {d['token']}")
+            qs = qs.filter(actor=tokens.token_actor(d["token"].user, d["token"]))
         tz = timezone.get_current_timezone()
         if d["since"]:
             qs = qs.filter(created_at__gte=datetime.combine(d["since"], time.min, tzinfo=tz))
@@ -228,15 +228,20 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
         if d["expires"]:
             tz = timezone.get_current_timezone()
             expires = datetime.combine(d["expires"], time.min, tzinfo=tz)
-        token, raw = tokens.issue(
-            request.user,
-            d["name"],
-            expires_at=expires,
-            read_only=d["read_only"],
-            accounts=list(d["accounts"]),
-        )
-        created = {"token": token, "raw": raw}
-        form = TokenForm(accounts=accounts)
+        try:
+            token, raw = tokens.issue(
+                request.user,
+                d["name"],
+                expires_at=expires,
+                read_only=d["read_only"],
+                accounts=list(d["accounts"]),
+            )
+        except tokens.NameTaken:
+            cache.delete(f"token-form:{request.user.pk}:{d['key']}")  # let a new name through
+            form.add_error("name", TokenForm.name_taken(d["name"]))
+        else:
+            created = {"token": token, "raw": raw}
+            form = TokenForm(accounts=accounts)
     rows = ApiToken.objects.filter(user=request.user).prefetch_related("accounts")
     return render(
         request,
@@ -255,7 +260,6 @@ def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     token = ApiToken.objects.filter(pk=pk if str(pk).isdigit() else 0, user=request.user).first()
     if token is None:
         raise Http404("No such token")
-    if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+    if tokens.revoke(token):
         messages.success(request, _("Token %(n)s revoked.") % {"n": token.name})
     return redirect("accounts-tokens")
