@@ -104,6 +104,9 @@ class AuditFilter(TokenFilterMixin, AccountFilter):
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
+    # The calls of one lease (its page links here with both).
+    lease = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    request = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
 class MembershipForm(forms.ModelForm):

@@ -95,6 +95,14 @@ class Membership(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
+    def of_lease(self, lease_id: int, request_id: int | None = None):
+        """The calls about one lease: those that name it, and the lease call of its request
+        (made before the lease existed, so it names the request instead)."""
+        q = models.Q(lease_id=lease_id)
+        if request_id is not None:
+            q |= models.Q(lease_request_id=request_id, endpoint="get_numbers")
+        return self.filter(q)
+
     def update(self, **kwargs):
         raise TypeError("the audit log is append-only")
 

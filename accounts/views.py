@@ -39,6 +39,8 @@ def filtered_calls(request: AuthenticatedHttpRequest):
         for field in ("account", "endpoint", "outcome", "actor", "phone"):
             if d[field]:
                 qs = qs.filter(**{field: d[field]})
+        if d["lease"]:
+            qs = qs.of_lease(d["lease"], d["request"])
         if d["token"]:  # the actor of a call made through a token is "member · token"
             qs = qs.filter(actor=tokens.token_actor(d["token"].user, d["token"]))
         tz = timezone.get_current_timezone()

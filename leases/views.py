@@ -239,7 +239,7 @@ def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
         "messages_out": lease.messages.filter(direction=Message.Direction.SENT),
         "events": lease.events.all()[:100],
-        "calls": ApiCall.objects.filter(lease_id=lease.pk).count(),
+        "calls": ApiCall.objects.of_lease(lease.pk, lease.request_id).count(),
         "send_form": SendForm(),
     }
     if request.htmx:
