@@ -254,7 +254,7 @@ def _act(
     request: AuthenticatedHttpRequest,
     pk: int,
     action: Callable[[Lease], Any],
-    ok_message: str | Callable[[Any], str],
+    ok_message: str | Callable[[Any], str] | None,
 ) -> HttpResponse:
     lease, _m = _lease(request, pk, Role.OPERATOR)
     try:
@@ -262,7 +262,8 @@ def _act(
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, ok_message(result) if callable(ok_message) else ok_message)
+        if ok_message is not None:
+            messages.success(request, ok_message(result) if callable(ok_message) else ok_message)
     url = reverse("leases-detail", args=[lease.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -329,7 +330,7 @@ def keep_waiting(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda lease: services.keep_waiting(request.user, lease),
-        _("Waiting for another SMS."),
+        None,  # the page says so itself, in its live part: a note would outlive the wait
     )
 
 
