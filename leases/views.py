@@ -233,21 +233,28 @@ def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lease, membership = _lease(request, pk)
     if _not_modified(request, str(lease.version)) and not lease.final:
         return HttpResponse(status=204)
-    ctx = {
-        "lease": lease,
-        "can_act": membership.allows(Role.OPERATOR),
-        "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
-        "messages_out": lease.messages.filter(direction=Message.Direction.SENT),
-        "events": lease.events.all()[:100],
-        "calls": ApiCall.objects.of_lease(lease.pk, lease.request_id).count(),
-        "send_form": SendForm(),
-    }
+    ctx = _detail_context(lease, membership)
     if request.htmx:
         response = render(request, "leases/detail.html#status", ctx)
         if lease.final:
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "leases/detail.html", ctx)
+
+
+def _detail_context(lease: Lease, membership: Membership, send_form: SendForm | None = None):
+    messages_out = list(lease.messages.filter(direction=Message.Direction.SENT))
+    return {
+        "lease": lease,
+        "can_act": membership.allows(Role.OPERATOR),
+        "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
+        "messages_out": messages_out,
+        "events": lease.events.all()[:100],
+        "calls": ApiCall.objects.of_lease(lease.pk, lease.request_id).count(),
+        # A one-SMS item offers no second send; a refused text comes back in the form.
+        "send_form": send_form or SendForm(),
+        "can_send_more": bool(send_form or not messages_out or lease.item.sends_several),
+    }
 
 
 def _act(
@@ -306,12 +313,17 @@ def send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
         return redirect("leases-detail", lease.pk)
     d = form.cleaned_data
-    return _act(
-        request,
-        pk,
-        lambda lease: services.send_sms(request.user, lease, d["text"], key=d["key"]),
-        _("SMS sent."),
-    )
+    lease, membership = _lease(request, pk, Role.OPERATOR)
+    try:
+        services.send_sms(request.user, lease, d["text"], key=d["key"])
+    except ServiceError as exc:
+        # The page again, with the typed text kept for the tester to copy or send again.
+        messages.error(request, str(exc))
+        lease.refresh_from_db()
+        ctx = _detail_context(lease, membership, send_form=form)
+        return render(request, "leases/detail.html", ctx, status=409)
+    messages.success(request, _("SMS sent."))
+    return redirect("leases-detail", lease.pk)
 
 
 @require_POST
