@@ -1,10 +1,11 @@
 """The errors the lease services raise; ``str()`` of each is shown to the user as is.
 
-An upstream failure is told apart by what the user can do about it: the upstream *refused*
-(its ``msg`` verbatim), it could not be *reached* or did not answer in time, or its answer was
-*unreadable*. For a lease the text also says what became of the money: a definite failure
-leased nothing; a request that may have reached the upstream may have leased and charged a
-number, which the console frees by itself (``leases.reconcile``) — it never repeats the call.
+An upstream failure is named by the kind that happened: the upstream *refused* (its ``msg``
+verbatim), answered with an *HTTP error*, could not be *reached*, did not answer in time
+(*timed out*), or its answer was *unreadable*. For a lease the text also says what became of
+the money: a definite failure leased nothing; a request that may have reached the upstream may
+have leased and charged a number, which the console frees by itself (``leases.reconcile``) —
+it never repeats the call.
 """
 
 from __future__ import annotations
@@ -43,8 +44,14 @@ class AmbiguousLease(ServiceError):
     """A lease call that may have reached the upstream and got no readable answer."""
 
 
-REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE = "refused", "unreachable", "timeout", "unreadable"
-KINDS = (REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE)
+REFUSED, HTTP_ERROR, UNREACHABLE, TIMEOUT, UNREADABLE = (
+    "refused",
+    "http",
+    "unreachable",
+    "timeout",
+    "unreadable",
+)
+KINDS = (REFUSED, HTTP_ERROR, UNREACHABLE, TIMEOUT, UNREADABLE)
 
 _NOT_LEASED = gettext_noop("No number was leased and nothing was charged.")
 _AMBIGUOUS = gettext_noop(
@@ -65,7 +72,7 @@ def lease_may_have_happened(exc: UpstreamError) -> bool:
 
 def _transport_text(exc: TransportError) -> tuple[str, str]:
     if exc.http_status:
-        return UNREACHABLE, _("The upstream answered with an error (HTTP %(status)s).") % {
+        return HTTP_ERROR, _("The upstream answered with an error (HTTP %(status)s).") % {
             "status": exc.http_status
         }
     late = re.fullmatch(r"no answer within ([\d.]+) s", exc.reason)
@@ -79,6 +86,8 @@ def _transport_text(exc: TransportError) -> tuple[str, str]:
         "connection dropped": _("the connection broke before the answer"),
     }
     reason = reasons.get(exc.reason, exc.reason)
+    if exc.reason == "connect timed out":
+        return TIMEOUT, _("The upstream could not be reached: %(reason)s.") % {"reason": reason}
     return UNREACHABLE, _("The upstream could not be reached: %(reason)s.") % {"reason": reason}
 
 

@@ -46,7 +46,7 @@ def lease(personas, item, key, **kw):
         ),
         (
             TransportError("get_numbers", "connect timed out", ambiguous=False),
-            "unreachable",
+            "timeout",
             "the connection timed out",
             NOT_LEASED,
             False,
@@ -67,7 +67,7 @@ def lease(personas, item, key, **kw):
         ),
         (
             TransportError("get_numbers", "HTTP 502", ambiguous=True, http_status=502),
-            "unreachable",
+            "http",
             "error (HTTP 502)",
             MAY,
             True,

@@ -3,6 +3,7 @@ submitting, unusable items disabled with the reason, "lease another like this", 
 say what became of the money; adding and retiring items."""
 
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -160,11 +161,27 @@ def test_an_unclear_answer_says_a_number_may_have_been_leased(as_, items, sim):
         reverse("leases-new"), {"item": items["1001"].pk, "quantity": 1, "key": "c" * 32}, **HX
     )
     body = r.content.decode()
-    assert r.status_code == 200 and "Unreachable or timed out:" in body
+    assert r.status_code == 200 and "Timed out:" in body
     assert "did not answer within 2 seconds" in body
     assert "A number may have been leased and charged" in body
     assert sim.stats()["requests"]["get_numbers"] == 1
     assert LeaseRequest.objects.get(key="c" * 32).outcome == LeaseRequest.Outcome.AMBIGUOUS
+
+
+@pytest.mark.parametrize(
+    ("knobs", "heading"),
+    [
+        ({"error_rate": 1.0}, "HTTP error:"),
+        ({"garbage_rate": 1.0, "seed": 3}, "Unreadable answer:"),
+    ],
+)
+def test_the_error_heading_names_the_kind_that_happened(as_, items, sim, knobs, heading):
+    sim.config(fault_endpoints="get_numbers", **knobs)
+    data = {"item": items["1001"].pk, "quantity": 1, "key": uuid.uuid4().hex}
+    body = as_("member").post(reverse("leases-new"), data, **HX).content.decode()
+    (shown,) = re.findall(r'<p class="error"><strong>([^<]*)</strong>', body)
+    assert shown == heading
+    assert "A number may have been leased and charged" in body
 
 
 def test_an_unreadable_answer_is_named(as_, items, sim):
