@@ -257,11 +257,16 @@ def _first_use(request: AuthenticatedHttpRequest, form: TokenForm) -> bool:
     return cache.add(f"token-form:{request.user.pk}:{form.cleaned_data['key']}", 1, 24 * 3600)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """GET asks to confirm (a revoked token cannot be brought back); POST revokes."""
     token = ApiToken.objects.filter(pk=pk if str(pk).isdigit() else 0, user=request.user).first()
     if token is None:
         raise Http404("No such token")
+    if request.method == "GET":
+        if token.revoked_at is not None:
+            return redirect("accounts-tokens")
+        return render(request, "accounts/confirm_revoke.html", {"token": token})
     if tokens.revoke(token):
         messages.success(request, _("Token %(n)s revoked.") % {"n": token.name})
     return redirect("accounts-tokens")

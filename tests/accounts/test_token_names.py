@@ -137,3 +137,20 @@ def test_the_migration_tells_apart_tokens_that_shared_a_name(personas):
     names = sorted(ApiToken.objects.filter(user_id=member).values_list("name", flat=True))
     assert names == ["ci", "ci (zk_ab1)", "ci (zk_ab2)"]
     assert ApiToken.objects.get(user=personas["owner"]).name == "ci"
+
+
+def test_revoking_a_token_on_the_page_asks_first(client, personas):
+    token, raw = tokens.issue(personas["member"], "nightly")
+    client.force_login(personas["member"])
+    listing = client.get("/tokens/").content.decode()
+    # The list offers a link to a confirmation, not a button that revokes at once.
+    assert f'href="/tokens/{token.pk}/revoke/"' in listing
+    assert f'action="/tokens/{token.pk}/revoke/"' not in listing
+    ask = client.get(f"/tokens/{token.pk}/revoke/")
+    html = ask.content.decode()
+    assert ask.status_code == 200 and 'role="alertdialog"' in html
+    assert f"Revoke token <bdi>nightly</bdi> ({token.prefix}…)?" in html
+    assert tokens.authenticate(raw) == personas["member"]  # asking revoked nothing
+    client.post(f"/tokens/{token.pk}/revoke/")
+    assert tokens.authenticate(raw) is None
+    assert client.get(f"/tokens/{token.pk}/revoke/").status_code == 302
