@@ -55,3 +55,23 @@ def test_the_poll_that_ends_a_lease_is_counted(personas, items, sim, fast):
     assert one.state == LeaseState.FAILED
     polls = ApiCall.objects.filter(lease_id=one.pk, endpoint="get_sms").count()
     assert polls >= 1 and one.polls == polls
+
+
+def test_the_timeline_names_each_event_and_who_did_it(client, personas, items, sim, fast):
+    (one,) = lease(personas, items["1001"], "timeline")
+    sim.deliver(one.phone, "【微信】验证码 604218，5分钟内有效。")
+    Poller(run_seconds=1.2).run()
+    one.refresh_from_db()
+    assert one.state == LeaseState.RELEASED
+    client.force_login(personas["member"])
+    html = client.get(f"/leases/{one.pk}/").content.decode()
+    timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
+    items_ = [
+        re.sub(r"<[^>]+>", "", li).strip().split(" ", 1)[1] for li in timeline.split("<li>")[1:]
+    ]
+    assert items_[0] == "leased: 1001 · member"
+    assert items_[1] == "received: 604218 · automatically (poller)"
+    assert items_[-1] == "released: code received · automatically (auto-release)"
+    # The poll count is a summary under the list, not a numbered event.
+    assert "polled" not in timeline
+    assert re.search(r'<p class="muted small polls">polled \d+ times?', html)
