@@ -34,6 +34,17 @@ class DateRangeMixin(forms.Form):
     since = FilterDateField(label=_("From"), required=False)
     until = FilterDateField(label=_("To"), required=False)
 
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error(
+                "until",
+                _("The To date (%(to)s) is before the From date (%(from)s): no day is in between.")
+                % {"to": until, "from": since},
+            )
+        return cleaned
+
     def errors_text(self) -> str:
         """The errors in one plain line (a CSV export answers 400 with it)."""
         errors = self.errors.items()
