@@ -100,3 +100,12 @@ def test_the_lease_admin_releases_selected_numbers(
     assert sim.stats()["requests"]["release"] == 1  # grouped per item
     assert admin_client.get("/admin/leases/item/").status_code == 200
     assert admin_client.get(f"/admin/leases/lease/{ids[0]}/change/").status_code == 200
+
+
+def test_the_admins_app_headers_are_translated(admin_client):
+    from django.urls import reverse
+
+    admin_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    body = admin_client.get(reverse("admin:index")).content.decode()
+    assert "开发者账号" in body and "号码租用" in body
+    assert "Developer accounts" not in body and ">Leases<" not in body
