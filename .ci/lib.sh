@@ -103,3 +103,15 @@ call_command("bootstrap")
 admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
 print("admin:", admin.get_username())
 '
+
+# axe-core for the browser tests' accessibility checks: `npm ci` from tests/browser's lock, once
+# per lock (node_modules keeps a stamp), so a run with the same lock needs no network.
+ensure_axe() {
+  local dir="$ROOT/tests/browser" want
+  want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [ "$(cat "$dir/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
+    echo "Installing axe-core for the browser tests (npm ci in tests/browser)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$want" >"$dir/node_modules/.installed"
+  fi
+}

@@ -9,11 +9,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import lockout
-from .clients import CallContext
+from .audit import CallContext
 from .crypto import SecretUnreadable
 from .models import ApiCall, DeveloperAccount, Membership
 from .quota import refresh_quota
-from .upstream.client import UpstreamError
+from .upstream.errors import UpstreamError
 
 
 class DeveloperAccountForm(forms.ModelForm):

@@ -5,7 +5,7 @@ Conditions: the quota below the account's threshold; the upstream failing (no su
 and at least one failed one for ``ALERT_UPSTREAM_MINUTES``); the poller behind its cadence
 (a waiting lease overdue by more than ``ALERT_POLL_LAG_SECONDS``); a key that can no longer be
 verified; a stored key that cannot be decrypted with the configured field keys
-(``clients.check_key``).
+(``registry.check_key``).
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 
 
 class SecretUnreadable(Exception):
@@ -85,3 +88,22 @@ def rotate(token: str) -> str:
         return fernet().rotate(token.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable("a stored pkey cannot be decrypted for rotation") from None
+
+
+def rotate_rows(queryset, field: str, describe: Callable[[Any], str]) -> int:
+    """Re-encrypt ``field`` of every row of ``queryset`` under the newest key, in one
+    transaction with the rows locked: a row no configured key can read changes nothing and
+    raises ``SecretUnreadable`` naming it (``describe(row)``). Returns how many were done."""
+    done = 0
+    with transaction.atomic():
+        for row in queryset.select_for_update():
+            try:
+                token = rotate(getattr(row, field))
+            except SecretUnreadable:
+                raise SecretUnreadable(
+                    f"{describe(row)} cannot be decrypted with any configured key; "
+                    "nothing was changed"
+                ) from None
+            queryset.model.objects.filter(pk=row.pk).update(**{field: token})
+            done += 1
+    return done

@@ -35,7 +35,7 @@ class DateRangeMixin(forms.Form):
     until = FilterDateField(label=_("To"), required=False)
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             self.add_error(

@@ -136,7 +136,7 @@ ENDPOINT_LABELS = {
 
 class ApiCall(models.Model):
     """One upstream call, success or failure. A row is written *pending* before the request
-    is sent and completed once with its outcome (``accounts.clients``); nothing else ever
+    is sent and completed once with its outcome (``accounts.audit``); nothing else ever
     changes or deletes it."""
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -299,6 +299,9 @@ class ApiToken(models.Model):
         verbose_name=_("developer accounts"),
         help_text=_("None: every account of the member."),
     )
+    # Whether ``accounts`` limits the token. Explicit, so that a token whose every account
+    # was deleted reaches none, rather than every account of the member.
+    limited = models.BooleanField(_("limited to its accounts"), default=False, editable=False)
     read_only = models.BooleanField(_("read-only"), default=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)

@@ -7,8 +7,8 @@ release all). An object of an account the user is not a member of does not exist
 all go through these functions.
 
 A member acting through an API token (``user.api_token``, see ``accounts.tokens``) has the same
-roles, narrowed by the token: only its accounts when it names some, and viewer at most when it
-is read-only.
+roles, narrowed by the token: only its accounts when it was limited to some (none once they are
+all deleted), and viewer at most when it is read-only.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import PermissionDenied
 from django.db.models import Manager, Model, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext_lazy
 
 from .models import DeveloperAccount, Membership, Role
 
@@ -42,13 +43,18 @@ class SystemActor:
         return self.name
 
 
+# Every "no such object for you" is this one 404, whatever the reason (another account, no
+# such id, an id no row can have): a member or a narrowed token cannot tell which ids exist.
+NOT_FOUND = gettext_lazy("Not found.")
+
 # Whoever acts: a signed-in user, the anonymous one (who sees nothing), or the command line.
 type Actor = User | AnonymousUser | SystemActor
 
 
 def _narrow(user: User, qs: QuerySet[Membership]) -> QuerySet[Membership]:
     token = getattr(user, "api_token", None)
-    if token is not None and token.account_ids:
+    if token is not None and token.limited:
+        # Only its accounts; none at all once every one of them is deleted.
         qs = qs.filter(account_id__in=token.account_ids)
     return qs
 
@@ -104,7 +110,7 @@ def require(user: Actor, account_id: int, role: str = Role.VIEWER) -> Membership
         return Membership(account_id=account_id, role=Role.MANAGER)
     m = membership(user, account_id)
     if m is None:
-        raise Http404("No such developer account")
+        raise Http404(NOT_FOUND)
     if _read_only(user, role):
         raise PermissionDenied("This token is read-only")
     if not m.allows(role):
@@ -126,10 +132,10 @@ def get_for_user[M: Model](
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise Http404("Bad id") from None
+        raise Http404(NOT_FOUND) from None
     if not 0 < pk < 2**63:  # no row has it, and the database driver would overflow on it
-        raise Http404("No such id")
+        raise Http404(NOT_FOUND)
     obj = queryset.filter(pk=pk).first()
     if obj is None:
-        raise Http404("Not found")
+        raise Http404(NOT_FOUND)
     return obj, require(user, getattr(obj, account_field), role)

@@ -8,10 +8,11 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import alerts
-from .clients import CallContext, client_for
+from .audit import CallContext
 from .crypto import SecretUnreadable
 from .models import AlertKind, DeveloperAccount
-from .upstream.client import UpstreamError, UpstreamRefusal
+from .registry import client_for
+from .upstream.errors import UpstreamError, UpstreamRefusal
 
 
 def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
@@ -19,7 +20,7 @@ def refresh_quota(account: DeveloperAccount, ctx: CallContext) -> int | None:
     key-invalid and low-quota alerts follow the answer.
 
     Raises ``UpstreamError`` (its text is safe to show) when the upstream refuses or cannot be
-    reached, or ``clients.KeyUnreadable`` (one of them) when the stored key cannot be
+    reached, or ``registry.KeyUnreadable`` (one of them) when the stored key cannot be
     decrypted.
     """
     try:

@@ -3,7 +3,7 @@
 A token is ``zk_`` and 43 URL-safe characters (256 random bits); the database holds its
 SHA-256. The member it authenticates carries the token as ``user.api_token``, which
 ``accounts.permissions`` reads to narrow the member's roles (accounts, read-only) and
-``accounts.clients`` to name the token in the audit log.
+``accounts.audit`` to name the token in the audit log.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def issue(
                 prefix=raw[: len(PREFIX) + 6],
                 expires_at=expires_at,
                 read_only=read_only,
+                limited=bool(accounts),
             )
             if accounts:
                 token.accounts.set(accounts)
@@ -103,6 +104,23 @@ def authenticate(raw: str):
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+    return _member(token)
+
+
+def recheck(user):
+    """The member behind ``user.api_token`` as the token stands now, or None once it is
+    revoked or expired or the member deactivated. A long-poll asks again while it waits, so
+    authority withdrawn mid-wait is withdrawn from the wait too."""
+    token = getattr(user, "api_token", None)
+    if token is None:
+        return None
+    token = ApiToken.objects.select_related("user").filter(pk=token.pk).first()
+    if token is None or not token.usable or not token.user.is_active:
+        return None
+    return _member(token)
+
+
+def _member(token: ApiToken):
     token.account_ids = list(token.accounts.values_list("pk", flat=True))
     user = token.user
     # Read back with getattr (accounts.permissions); Django's User declares no such attribute.

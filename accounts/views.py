@@ -21,11 +21,11 @@ from zhima_site.paging import export_csv, page
 
 from . import members as membership_changes
 from . import permissions, quota, tokens
-from .clients import CallContext
+from .audit import CallContext
 from .crypto import SecretUnreadable
 from .forms import AddMemberForm, AuditFilter, MembershipForm, TokenForm
 from .models import ApiCall, ApiToken, DeveloperAccount, Membership, Role
-from .upstream.client import UpstreamError
+from .upstream.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def _first_use(request: AuthenticatedHttpRequest, form: TokenForm) -> bool:
 @require_http_methods(["GET", "POST"])
 def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET asks to confirm (a revoked token cannot be brought back); POST revokes."""
-    token = ApiToken.objects.filter(pk=pk if str(pk).isdigit() else 0, user=request.user).first()
+    token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:
         raise Http404("No such token")
     if request.method == "GET":

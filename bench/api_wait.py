@@ -165,7 +165,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts import tokens
-    from accounts.clients import CallContext
+    from accounts.audit import CallContext
     from accounts.models import DeveloperAccount, Membership, Role
     from leases import services
     from leases.catalog import refresh_item

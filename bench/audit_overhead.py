@@ -33,7 +33,7 @@ def main() -> None:
             DJANGO_SECURE="false",
             DJANGO_SECRET_KEY="bench-only-" + "x" * 50,
         )
-        from accounts.clients import CallContext, DbAudit
+        from accounts.audit import CallContext, DbAudit
         from accounts.models import DeveloperAccount
         from accounts.upstream.client import ZhimaClient
 

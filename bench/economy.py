@@ -31,7 +31,7 @@ def main() -> None:
         setup_django(fresh_database("bench_economy"))
         from django.contrib.auth import get_user_model
 
-        from accounts.clients import CallContext
+        from accounts.audit import CallContext
         from accounts.models import DeveloperAccount, Membership, Role
         from leases import catalog, services
         from leases.models import Lease

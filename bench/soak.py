@@ -98,7 +98,7 @@ def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
 def setup_world(root: str, accounts: int, scale: float):
     from django.contrib.auth import get_user_model
 
-    from accounts.clients import CallContext
+    from accounts.audit import CallContext
     from accounts.models import DeveloperAccount, Membership, Role
     from leases import catalog
     from leases.errors import ServiceError
@@ -145,7 +145,7 @@ def run(
     from django.db import connection
     from django.utils import timezone
 
-    from accounts.clients import settle_abandoned_calls
+    from accounts.audit import settle_abandoned_calls
     from accounts.models import ApiCall
     from leases import services
     from leases.errors import AmbiguousLease, ServiceError

@@ -14,14 +14,6 @@ class LeasesConfig(AppConfig):
 
         post_spawn.connect(on_worker_start, dispatch_uid="zhima-pollers-on-spawn")
 
-        from . import signals, webhooks
-
-        # Webhook deliveries hang on what the services announce after each commit.
-        signals.message_received.connect(
-            webhooks.on_message_received, dispatch_uid="zhima-webhooks-message"
-        )
-        signals.lease_ended.connect(webhooks.on_lease_ended, dispatch_uid="zhima-webhooks-end")
-
         from django.conf import settings
 
         if settings.REDIS_URL:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.models import DeveloperAccount
+from accounts.registry import client_for
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from .errors import ServiceError, upstream_error
 from .models import Item, ItemStatus

@@ -22,16 +22,13 @@ from django.core.management.base import CommandError
 from django.http import Http404
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.crypto import SecretUnreadable
 from accounts.models import DeveloperAccount, Role
 from accounts.permissions import SystemActor
-from accounts.upstream.client import (
-    TransportError,
-    UpstreamError,
-    UpstreamRefusal,
-    ZhimaClient,
-)
+from accounts.registry import client_for
+from accounts.upstream.client import ZhimaClient
+from accounts.upstream.errors import TransportError, UpstreamError, UpstreamRefusal
 
 from . import services
 from .errors import AmbiguousLease, ServiceError

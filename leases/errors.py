@@ -10,12 +10,15 @@ it never repeats the call.
 
 from __future__ import annotations
 
-import re
-
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from accounts.upstream.client import (
+from accounts.upstream.errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    ConnectTimedOut,
+    HttpStatusError,
+    NoAnswer,
     TransportError,
     UnreadableResponse,
     UpstreamError,
@@ -42,6 +45,22 @@ class ServiceError(Exception):
 
 class AmbiguousLease(ServiceError):
     """A lease call that may have reached the upstream and got no readable answer."""
+
+
+class NotHeld(ServiceError):
+    """The lease is no longer held (ended meanwhile): there is nothing to act on."""
+
+    def __init__(self) -> None:
+        super().__init__(_("This number is no longer held."))
+
+
+class ReleasePending(ServiceError):
+    """The release was queued but the upstream did not confirm it; the sweep retries it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _("The upstream did not confirm the release; it is retried automatically.")
+        )
 
 
 REFUSED, HTTP_ERROR, UNREACHABLE, TIMEOUT, UNREADABLE = (
@@ -71,23 +90,24 @@ def lease_may_have_happened(exc: UpstreamError) -> bool:
 
 
 def _transport_text(exc: TransportError) -> tuple[str, str]:
-    if exc.http_status:
+    if isinstance(exc, HttpStatusError):
         return HTTP_ERROR, _("The upstream answered with an error (HTTP %(status)s).") % {
             "status": exc.http_status
         }
-    late = re.fullmatch(r"no answer within ([\d.]+) s", exc.reason)
-    if late:
+    if isinstance(exc, NoAnswer):
         return TIMEOUT, _("The upstream did not answer within %(s)s seconds.") % {
-            "s": late.group(1)
+            "s": f"{exc.seconds:g}"
         }
-    reasons = {
-        "connect timed out": _("the connection timed out"),
-        "connection refused": _("the connection was refused"),
-        "connection dropped": _("the connection broke before the answer"),
-    }
-    reason = reasons.get(exc.reason, exc.reason)
-    if exc.reason == "connect timed out":
-        return TIMEOUT, _("The upstream could not be reached: %(reason)s.") % {"reason": reason}
+    if isinstance(exc, ConnectTimedOut):
+        return TIMEOUT, _("The upstream could not be reached: %(reason)s.") % {
+            "reason": _("the connection timed out")
+        }
+    if isinstance(exc, ConnectRefused):
+        reason = _("the connection was refused")
+    elif isinstance(exc, ConnectionDropped):
+        reason = _("the connection broke before the answer")
+    else:
+        reason = exc.reason
     return UNREACHABLE, _("The upstream could not be reached: %(reason)s.") % {"reason": reason}
 
 

@@ -13,11 +13,54 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import DeveloperAccount, Membership
+from accounts.upstream import wire
 
-from .models import Item, Lease
-from .rules import estimate_costs, spent
+from .errors import ServiceError
+from .models import Item, Lease, LeaseRequest
+
+
+def spent(user, account_id: int, since) -> Decimal:
+    """What the user's leases on the account cost since ``since``, plus what their lease
+    requests still hold in reserve: requests in flight, and ambiguous ones at their worst case
+    (the upstream may have charged numbers the console cannot name)."""
+    leased = Lease.objects.filter(user=user, account_id=account_id, leased_at__gte=since)
+    held = LeaseRequest.objects.filter(
+        user=user, account_id=account_id, created_at__gte=since, reserved__gt=0
+    )
+    total = leased.aggregate(s=Sum("cost"))["s"] or Decimal(0)
+    return total + (held.aggregate(s=Sum("reserved"))["s"] or Decimal(0))
+
+
+def estimate_costs(item: Item, quantity: int) -> list[Decimal]:
+    """The estimated price of each of the next ``quantity`` numbers (see ``Lease`` docstring)."""
+    tiers = item.tier_list()
+    if not tiers:
+        return [Decimal(0)] * quantity
+    n0 = Lease.objects.filter(item=item).count()
+    return [wire.unit_price(tiers, n0 + i + 1) for i in range(quantity)]
+
+
+def check_budget(membership, user, costs: list[Decimal]) -> None:
+    """Refuse when ``costs`` would take the user past a budget. Only meaningful under the
+    membership's row lock, with the reservation written in the same transaction
+    (``services.leasing``): otherwise two requests both see the old spend."""
+    if user.pk is None:  # the command line's system actor has no budget
+        return
+    now = timezone.localtime()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    want = sum(costs, Decimal(0))
+    for budget, since, label in (
+        (membership.daily_budget, day, _("daily")),
+        (membership.monthly_budget, day.replace(day=1), _("monthly")),
+    ):
+        if budget is not None and spent(user, membership.account_id, since) + want > budget:
+            raise ServiceError(
+                _("This would exceed your %(period)s budget of %(budget)s on this account.")
+                % {"period": label, "budget": budget}
+            )
 
 
 def estimated_quotas(accounts) -> dict[int, Decimal]:

@@ -237,8 +237,8 @@ def held_rows(*fields: str) -> list[tuple]:
     the (state, next_poll_at) index; a partial index on the held states is no help, because
     SQLite uses one only when the query names the same states as literals, and the ORM binds
     them as parameters. So on SQLite this is one raw statement, written whole (not spliced
-    into the ORM's SQL), that names the index (BENCHMARKS.md, "What the measurements
-    changed").
+    into the ORM's SQL), that names the index (BENCHMARKS.md, "What the figures rest
+    on").
     """
     if connection.vendor != "sqlite":
         return list(Lease.objects.filter(state__in=HELD_STATES).order_by().values_list(*fields))
@@ -457,6 +457,3 @@ class PollerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"poller slot {self.slot}"
-
-
-from .models_webhooks import Webhook, WebhookAttempt, WebhookDelivery  # noqa: E402, F401

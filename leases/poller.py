@@ -52,21 +52,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import logging as log_context
-from accounts.clients import (
-    CallContext,
-    CallRow,
-    KeyUnreadable,
-    check_key,
-    client_for,
-    reserve_calls,
-)
+from accounts.audit import CallContext, CallRow, reserve_calls
 from accounts.models import DeveloperAccount
+from accounts.registry import KeyUnreadable, check_key, client_for
 from accounts.upstream import wire
-from accounts.upstream.client import PENDING, UpstreamError
+from accounts.upstream.errors import UpstreamError
+from accounts.upstream.hooks import PENDING
 
 from . import services
 from .models import PollerHeartbeat
-from .rules import Due
+from .services.polling import Due
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ releases all. Until then, the upstream's own forced release after 30 minutes fre
 A handshake keeps a new lease from slipping in between the check and the release: the
 reconciler first marks the account (``reconciling_since``) and then looks for work in flight;
 a lease request first records itself and then looks for the mark
-(``rules.check_not_reconciling``). Both write before they read, so whichever comes second
+(``services.leasing.check_not_reconciling``). Both write before they read, so whichever comes second
 sees the other.
 
 A lease request still pending after the longest a lease request can take
-(``rules.reconcile_hold``) was left by a process that died mid-call — a web worker killed by
+(``timing.reconcile_hold``) was left by a process that died mid-call — a web worker killed by
 its server's timeout, or by hand — and is treated as ambiguous
 (``services.settle_orphaned_requests``).
 """
@@ -33,7 +33,7 @@ from accounts.permissions import SystemActor
 from . import services
 from .errors import ServiceError
 from .models import Lease, LeaseRequest
-from .rules import reconcile_hold
+from .timing import reconcile_hold
 
 ACTOR = "task:reconcile"
 log = logging.getLogger(__name__)

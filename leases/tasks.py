@@ -16,15 +16,17 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts import alerts
-from accounts.clients import CallContext, check_key, settle_abandoned_calls
+from accounts.audit import CallContext, settle_abandoned_calls
 from accounts.models import DeveloperAccount
 from accounts.quota import refresh_quota
-from accounts.upstream.client import UpstreamError
+from accounts.registry import check_key
+from accounts.upstream.errors import UpstreamError
 
 from . import catalog, reconcile
 from .errors import ServiceError
 from .models import Item, Lease
 from .poller import Poller, alive_slots
+from .webhooks import tasks as webhook_tasks
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,7 @@ SCHEDULES = {
     "zhima-alerts": ("leases.tasks.check_alerts", 1),
     "zhima-optimize": ("leases.tasks.optimize_database", 60),
     "zhima-reconcile": ("leases.tasks.reconcile_accounts", 1),
+    **webhook_tasks.SCHEDULES,
 }
 
 
@@ -156,23 +159,3 @@ def ensure_schedules() -> None:
                 "repeats": -1,
             },
         )
-
-
-# -- Webhooks (``leases.webhooks``) ------------------------------------------------------------
-
-
-def deliver_webhook(delivery_id: int) -> str:
-    """One POST of one webhook delivery, when it is due."""
-    from . import webhooks
-
-    return webhooks.deliver(delivery_id)
-
-
-def retry_webhooks() -> list[int]:
-    """Every minute: enqueue the webhook deliveries due for a retry."""
-    from . import webhooks
-
-    return webhooks.retry_due()
-
-
-SCHEDULES["zhima-webhooks"] = ("leases.tasks.retry_webhooks", 1)

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import board, reports, views
+from . import board, history_views, item_views, views
 
 urlpatterns = [
     path("", views.overview, name="leases-overview"),
@@ -18,24 +18,12 @@ urlpatterns = [
     path("active/", views.active, name="leases-active"),
     path("active/release/", views.release_selected, name="leases-release-selected"),
     path("accounts/<int:pk>/release-all/", views.release_all, name="leases-release-all"),
-    path("history/", reports.history, name="leases-history"),
-    path("history.csv", reports.history_csv, name="leases-history-csv"),
-    path("spend/", reports.spend, name="leases-spend"),
-    path("items/", reports.items, name="leases-items"),
-    path("items/add/", reports.item_add, name="leases-item-add"),
-    path("items/<int:pk>/refresh/", reports.item_refresh, name="leases-item-refresh"),
-    path("items/<int:pk>/retire/", reports.item_retire, name="leases-item-retire"),
-]
-
-from . import webhook_views  # noqa: E402
-
-urlpatterns += [
-    path("accounts/<int:pk>/webhooks/", webhook_views.webhooks_page, name="leases-webhooks"),
-    path("webhooks/<int:pk>/toggle/", webhook_views.webhook_toggle, name="leases-webhook-toggle"),
-    path("webhooks/<int:pk>/remove/", webhook_views.webhook_remove, name="leases-webhook-remove"),
-    path(
-        "webhooks/deliveries/<int:pk>/redeliver/",
-        webhook_views.webhook_redeliver,
-        name="leases-webhook-redeliver",
-    ),
+    path("history/", history_views.history, name="leases-history"),
+    path("history.csv", history_views.history_csv, name="leases-history-csv"),
+    path("spend/", history_views.spend, name="leases-spend"),
+    path("items/", item_views.items, name="leases-items"),
+    path("items/add/", item_views.item_add, name="leases-item-add"),
+    path("items/<int:pk>/refresh/", item_views.item_refresh, name="leases-item-refresh"),
+    path("items/<int:pk>/retire/", item_views.item_retire, name="leases-item-retire"),
+    path("", include("leases.webhooks.urls")),
 ]

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +24,7 @@ from accounts import permissions
 from accounts.models import ApiCall, DeveloperAccount, Membership, Role
 from zhima_site.http import AuthenticatedHttpRequest
 
-from . import board, estimates, services
+from . import board, dashboard, estimates, services
 from .errors import ServiceError
 from .forms import LeaseForm, SendForm
 from .models import Item, Lease, LeaseRequest, Message, held_rows
@@ -63,33 +62,16 @@ def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     active, mark = _active_for(request.user)
     if _not_modified(request, mark):
         return HttpResponse(status=204)
-    day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    spend = dict(
-        Lease.objects.filter(account_id__in=ids, user=request.user, leased_at__gte=day)
-        .values_list("account_id")
-        .annotate(s=Sum("cost"))
-    )
     members = list(permissions.memberships(request.user).order_by("account__name"))
     quotas = estimates.estimated_quotas([m.account for m in members])
-    cards = []
-    for m in members:
-        est = quotas.get(m.account_id)
-        cards.append(
-            {
-                "membership": m,
-                "account": m.account,
-                "spent": spend.get(m.account_id, 0),
-                "quota": est,
-                "low": est is not None and est < m.account.low_quota_threshold,
-                "can_manage": m.allows(Role.MANAGER),
-            }
-        )
+    cards = dashboard.account_cards(request.user, members, quotas)
     latest = (
         Message.objects.filter(lease__account_id__in=ids, direction=Message.Direction.RECEIVED)
         .select_related("lease", "lease__item")
         .order_by("-created_at", "-id")[:8]
     )
     ctx = {
+        "figures": dashboard.figures(request.user, cards, quotas),
         "cards": cards,
         "low": [c for c in cards if c["low"] and c["account"].active],
         "active": active.order_by("-leased_at", "-id")[:50],
@@ -277,16 +259,9 @@ def _act(
 
 @require_POST
 def release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    def do(lease):
-        counts = services.release(request.user, [lease])
-        if counts.get("retry"):
-            raise ServiceError(
-                _("The upstream did not confirm the release; it is retried automatically.")
-            )
-        if not counts.get("queued"):
-            raise ServiceError(_("This number is no longer held."))
-
-    return _act(request, pk, do, _("Released."))
+    return _act(
+        request, pk, lambda lease: services.release_one(request.user, lease), _("Released.")
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -90,7 +90,7 @@ def _fresh_clients(settings):
     """Each test gets new upstream clients, and the cache keeps no session across tests."""
     from django.core.cache import cache
 
-    from accounts.clients import forget_clients
+    from accounts.registry import forget_clients
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     forget_clients()
@@ -185,7 +185,7 @@ def as_(client, personas):
 
 @pytest.fixture
 def items(account):
-    from accounts.clients import CallContext
+    from accounts.audit import CallContext
     from leases.catalog import refresh_item
 
     ctx = CallContext.for_task("test")

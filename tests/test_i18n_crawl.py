@@ -16,9 +16,11 @@ import pytest
 from django.urls import reverse
 
 from accounts import tokens
-from accounts.clients import CallContext, client_for
-from leases import services, webhooks
+from accounts.audit import CallContext
+from accounts.registry import client_for
+from leases import services
 from leases.models import Lease, LeaseState
+from leases.webhooks import delivery as webhooks
 
 from .hardening.test_crawl import objects, url_names
 

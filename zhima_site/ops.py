@@ -25,7 +25,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from accounts.clients import LATE_BUCKETS, LATENCY_BUCKETS, abandoned_after
+from accounts.audit import abandoned_after
+from accounts.metrics import LATE_BUCKETS, LATENCY_BUCKETS
 from accounts.models import ApiCall, DeveloperAccount, Outcome, Tally
 from leases.models import HELD_STATES, Lease, LeaseState, PollerHeartbeat, held_rows
 
@@ -236,12 +237,22 @@ class ConsoleCollector:
         )
 
 
+def _token_matches(given: str, token: str) -> bool:
+    """A header reaches Django as the latin-1 reading of the bytes sent; those bytes are
+    compared with the token's UTF-8 bytes (``compare_digest`` refuses non-ASCII text)."""
+    try:
+        sent = given.encode("latin-1")
+    except UnicodeEncodeError:
+        return False  # not a reading of bytes: no server passes such a header on
+    return hmac.compare_digest(sent, token.encode("utf-8", "surrogatepass"))
+
+
 def _allowed(request: HttpRequest) -> bool:
     """The token, or the client's address (not the proxy's: ``clientip``) in an allow-list
     that was set explicitly; none is allowed by default."""
     token = settings.METRICS_TOKEN
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token and given and hmac.compare_digest(given, token):
+    if token and given and _token_matches(given, token):
         return True
     allowed = settings.METRICS_ALLOW_IPS
     return bool(allowed) and in_networks(client_ip(request), allowed)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "leases",
+    "leases.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -270,7 +271,8 @@ ZHIMA_SANDBOX_URL = env_str("ZHIMA_SANDBOX_URL", "http://127.0.0.1:8001/zsmcode/
 ZHIMA_CONNECT_TIMEOUT = env_float("ZHIMA_CONNECT_TIMEOUT", 3.05)
 ZHIMA_READ_TIMEOUT = env_float("ZHIMA_READ_TIMEOUT", 10.0)
 # The lease call waits longer: an answer given up on may have leased numbers no one can name.
-# Keep it under the web server's worker timeout (gunicorn: 30 s by default).
+# gunicorn's worker timeout follows from these three (zhima_site/gunicorn_conf.py: 90 s with the
+# defaults, longer than the longest lease request); a server run without that file needs as much.
 ZHIMA_LEASE_READ_TIMEOUT = env_float("ZHIMA_LEASE_READ_TIMEOUT", 25.0)
 ZHIMA_HTTP_PROXY = env_str("ZHIMA_HTTP_PROXY")  # e.g. http://proxy:3128; none by default
 # Not env_list: ZHIMA_FIELD_KEYS_FILE is where a generated key is kept (accounts.crypto), not
@@ -318,6 +320,11 @@ ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per 
 # with REDIS_URL it is told at once and looks only every second as a backstop.
 ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
+# A waiting /code request checks its token and membership again at least this often (seconds),
+# and always before it answers.
+ZHIMA_API_WAIT_RECHECK_SECONDS = env_float("ZHIMA_API_WAIT_RECHECK_SECONDS", 3.0)
+# Concurrent /code waits one token may hold (counted in the shared cache); 0: no cap.
+ZHIMA_API_MAX_WAITS_PER_TOKEN = env_int("ZHIMA_API_MAX_WAITS_PER_TOKEN", 10)
 
 # -- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -4,9 +4,16 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 
 from . import ops
+
+# The admin is the console's back room: its name, its title and a way back to the console.
+admin.site.site_header = _("Zhima Console administration")
+admin.site.site_title = _("Zhima Console")
+admin.site.index_title = _("Administration")
+admin.site.site_url = "/"
 
 
 @login_not_required

@@ -26,13 +26,27 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import wire
+from .errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    ConnectTimedOut,
+    HttpStatusError,
+    NoAnswer,
+    SessionExpired,
+    TransportError,
+    UnreadableResponse,
+    UpstreamError,
+    UpstreamRefusal,
+    refusal,
+)
+from .hooks import PENDING, AuditEvent, AuditHook, SessionStore
 from .redact import REDACTED, register_secret
 
 log = logging.getLogger(__name__)
@@ -60,96 +74,11 @@ ENDPOINTS = {
 }
 
 
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class UpstreamError(Exception):
-    """Base of every error the client raises; ``str()`` never holds the pkey."""
-
-    endpoint: str = ""
-
-
-class TransportError(UpstreamError):
-    """No usable HTTP answer: refused, timed out, dropped, or an HTTP status other than 200.
-
-    ``ambiguous`` is true when the request may have reached the upstream and taken effect.
-    """
-
-    def __init__(
-        self, endpoint: str, reason: str, *, ambiguous: bool, http_status: int | None = None
-    ) -> None:
-        self.endpoint = endpoint
-        self.reason = reason
-        self.ambiguous = ambiguous
-        self.http_status = http_status
-        super().__init__(f"{endpoint}: {reason}")
-
-
-class UpstreamRefusal(UpstreamError):
-    """The upstream answered and said no; ``msg`` is its text, verbatim."""
-
-    def __init__(self, endpoint: str, msg: str):
-        self.endpoint = endpoint
-        self.msg = msg
-        super().__init__(msg or f"{endpoint}: refused without a message")
-
-
-class SessionExpired(UpstreamRefusal):
-    """The answer says the session is missing or expired: verify, then repeat once."""
-
-
-class UnreadableResponse(UpstreamError):
-    """The upstream answered with a body we cannot read; ``raw`` keeps it (truncated)."""
-
-    def __init__(self, endpoint: str, reason: str, raw: str):
-        self.endpoint = endpoint
-        self.reason = reason
-        self.raw = raw
-        super().__init__(f"{endpoint}: unreadable response ({reason})")
-
-
-# ---------------------------------------------------------------------------------------------
-# Audit
-
-
-@dataclass
-class AuditEvent:
-    endpoint: str
-    params: dict[str, str]
-    outcome: str  # pending, then ok | refused | transport | unreadable
-    http_status: int | None = None
-    latency_ms: int = 0
-    msg: str = ""
-    raw_body: str = ""
-    context: Any = None
-    phones: list[str] = field(default_factory=list)  # the numbers a get-numbers call leased
-    started_at: float = field(default_factory=time.time)
-    ticket: Any = None  # the hook's handle on the record it wrote for the pending call
-
-
-AuditHook = Callable[[AuditEvent], None]
 Fields = dict[str, str]  # an answer's fields, as ``wire.parse_fields`` reads them
-PENDING = "pending"
 
 
 def _no_audit(event: AuditEvent) -> None:
     return None
-
-
-class SessionStore:
-    """Where the session cookie and its verification time live. This default keeps them in
-    the client; the Django side can share them between worker processes."""
-
-    def __init__(self) -> None:
-        self.cookies: dict[str, str] = {}
-        self.verified_at: float | None = None
-
-    def load(self) -> tuple[dict[str, str], float | None]:
-        return dict(self.cookies), self.verified_at
-
-    def save(self, cookies: dict[str, str], verified_at: float | None) -> None:
-        self.cookies, self.verified_at = dict(cookies), verified_at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +125,6 @@ class ZhimaClient:
             self.http.proxies = {"http": proxy, "https": proxy}
         cookies, _ = self.store.load()
         self.http.cookies.update(cookies)
-        self.last_verify: wire.VerifyResult | None = None
 
     def __repr__(self) -> str:
         return f"<ZhimaClient {self.account}@{self.base_url}>"
@@ -217,15 +145,13 @@ class ZhimaClient:
             resp = self.http.get(url, params=params, timeout=timeout)
             body = resp.content
         except requests.ConnectTimeout:
-            raise TransportError(name, "connect timed out", ambiguous=False) from None
+            raise ConnectTimedOut(name) from None
         except requests.ReadTimeout:
-            raise TransportError(
-                name, f"no answer within {timeout[1]:g} s", ambiguous=True
-            ) from None
+            raise NoAnswer(name, timeout[1]) from None
         except requests.ConnectionError as exc:
-            sent = not _is_connect_failure(exc)
-            reason = "connection dropped" if sent else "connection refused"
-            raise TransportError(name, reason, ambiguous=sent) from None
+            if _is_connect_failure(exc):
+                raise ConnectRefused(name) from None
+            raise ConnectionDropped(name) from None
         except requests.RequestException as exc:
             reason = f"request failed ({type(exc).__name__})"
             raise TransportError(name, reason, ambiguous=True) from None
@@ -233,9 +159,7 @@ class ZhimaClient:
         text = self._redact(wire.decode_body(body))
         event.raw_body = wire.truncate(text)
         if resp.status_code != 200:
-            raise TransportError(
-                name, f"HTTP {resp.status_code}", ambiguous=True, http_status=resp.status_code
-            )
+            raise HttpStatusError(name, resp.status_code)
         fields = wire.parse_fields(text)
         return {k: self._redact(v) for k, v in fields.items()}
 
@@ -305,7 +229,6 @@ class ZhimaClient:
             self.store.save({}, None)
             raise
         self.store.save(self.http.cookies.get_dict(), self.clock())
-        self.last_verify = result
         return result
 
     def _call[T](
@@ -372,7 +295,7 @@ class ZhimaClient:
         def read(fields: Fields) -> wire.SmsResult:
             result = wire.read_sms(fields)
             if result.status == "":
-                raise UpstreamRefusal("get_sms", result.msg)
+                raise refusal("get_sms", result.msg)
             return result
 
         return self._call("get_sms", {"itemId": str(item_id), "phoneNo": phone_no}, context, read)
@@ -381,7 +304,7 @@ class ZhimaClient:
         def read(fields: Fields) -> str:
             msg = wire.read_msg(fields)
             if not wire.is_ok(msg):
-                raise UpstreamRefusal(name, msg)
+                raise refusal(name, msg)
             return msg.strip()
 
         return self._call(name, params, context, read)
@@ -409,22 +332,6 @@ class ZhimaClient:
         params = {"phoneNo": ",".join(phone_nos), "itemId": str(item_id or "")}
         return self._ok_call("release", params, context)
 
-    def release_grouped(
-        self, numbers: Iterable[tuple[str, str]], context: Any = None
-    ) -> dict[str, str | UpstreamError]:
-        """Release ``(item_id, phone)`` pairs with one call per item; returns each item's
-        ``OK`` or the error it met, so one item's failure does not hide the others'."""
-        by_item: dict[str, list[str]] = {}
-        for item_id, phone in numbers:
-            by_item.setdefault(str(item_id), []).append(phone)
-        results: dict[str, str | UpstreamError] = {}
-        for item_id, phones in by_item.items():
-            try:
-                results[item_id] = self.release(phones, item_id, context=context)
-            except UpstreamError as exc:
-                results[item_id] = exc
-        return results
-
     def release_all(self, context: Any = None) -> str:
         return self._ok_call("release_all", {}, context)
 
@@ -433,15 +340,14 @@ class ZhimaClient:
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never made, so the request was never sent."""
+    """True when the connection was never made, so the request was never sent: urllib3's
+    connect errors (name resolution included) or a refused connection, anywhere in the
+    chain of causes."""
     seen = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        name = type(cur).__name__
-        if name in {"NewConnectionError", "ConnectTimeoutError", "NameResolutionError"}:
-            return True
-        if isinstance(cur, ConnectionRefusedError):
+        if isinstance(cur, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
             return True
         nxt = getattr(cur, "reason", None)
         cur = nxt if isinstance(nxt, BaseException) else (cur.__cause__ or cur.__context__)

@@ -3,12 +3,17 @@ the upstream's ``msg`` is the message, verbatim, where there is one."""
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from ..errors import AmbiguousLease, ServiceError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -22,6 +27,41 @@ def error_response(status: int, code: str, message: str, headers=None) -> JsonRe
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+class UnsupportedMediaType(Exception):
+    """A body sent as something other than JSON."""
+
+
+class JsonParser(Parser):
+    """Bodies are JSON: ``Content-Type: application/json`` (or a ``+json`` type), else 415."""
+
+    def parse_body(self, request):
+        media = (request.content_type or "").lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaType(media)
+        return super().parse_body(request)
+
+
+def no_content() -> HttpResponse:
+    """A 204: no body and no Content-Type."""
+    response = HttpResponse(status=204)
+    del response["Content-Type"]
+    return response
+
+
+def not_allowed(allowed) -> JsonResponse:
+    """A 405 for a method the path does not have, with ``Allow``."""
+    return error_response(
+        405,
+        "method_not_allowed",
+        _("This method is not allowed here; allowed: %(m)s.") % {"m": allowed},
+        {"Allow": allowed},
+    )
+
+
+def not_found() -> JsonResponse:
+    return error_response(404, "not_found", _("Not found."))
 
 
 def ambiguous_message() -> str:
@@ -48,6 +88,16 @@ def install(api) -> None:
 
     @api.exception_handler(ValidationError)
     def _invalid(request, exc: ValidationError):
+        key = ("header", "Idempotency-Key")
+        if any(tuple(err.get("loc", ()))[:2] == key for err in exc.errors):
+            return error_response(
+                400,
+                "idempotency_key_required",
+                _(
+                    "An Idempotency-Key header (1 to 200 visible ASCII characters, no spaces) "
+                    "is required."
+                ),
+            )
         parts = []
         for err in exc.errors:
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "payload"))
@@ -69,3 +119,23 @@ def install(api) -> None:
     @api.exception_handler(ServiceError)
     def _refused(request, exc):
         return error_response(409, "refused", str(exc))
+
+    @api.exception_handler(HttpError)
+    def _http_error(request, exc: HttpError):
+        """django-ninja's own errors: a body that is not JSON, or cannot be parsed."""
+        if isinstance(exc.__cause__, UnsupportedMediaType):
+            return error_response(
+                415,
+                "unsupported_media_type",
+                _("The body must be JSON, sent as Content-Type: application/json."),
+            )
+        if exc.status_code == 400:
+            return error_response(400, "invalid_request", _("The body is not valid JSON."))
+        return error_response(exc.status_code, "invalid_request", str(exc))
+
+    @api.exception_handler(Exception)
+    def _server_error(request, exc: Exception):
+        log.exception("the API failed on %s %s", request.method, request.path)
+        return error_response(
+            500, "server_error", _("The console failed on this request; it is logged.")
+        )

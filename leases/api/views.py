@@ -16,14 +16,16 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Header, NinjaAPI, Query, Status
+from ninja import Header, Path, Query, Status
+from ninja.errors import AuthenticationError
 
-from accounts import permissions
+from accounts import permissions, tokens
 from accounts.models import Role
 
 from .. import services
-from ..errors import AmbiguousLease, ServiceError
+from ..errors import ServiceError
 from ..models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -34,19 +36,34 @@ from ..models import (
     Message,
     SendRequest,
 )
+from . import limits
 from . import schemas as s
 from .auth import AsyncTokenAuth, TokenAuth
-from .errors import ApiError, ambiguous_message, install
+from .errors import (
+    ApiError,
+    JsonParser,
+    ambiguous_message,
+    error_response,
+    install,
+    no_content,
+)
+from .openapi import CREATE_LEASE_ERRORS, ERROR_TEXT, ZhimaAPI, idempotency_key_doc, operation
 from .watch import db, watcher
 
-api = NinjaAPI(
+api = ZhimaAPI(
     title="Zhima Console API",
     version="1",
     description=(
         "Lease verification numbers, wait for their codes and release them from test suites. "
         "Every call acts as the token's member, within the member's roles and budgets, and "
-        "every upstream call is in the audit log under the member's and the token's name."
+        "every upstream call is in the audit log under the member's and the token's name. "
+        'Every error is `{"error": {"code", "message"}}` (the `Error` schema). '
+        "Codes arrive through the upstream's `sms/get.php`, which the console polls about "
+        "every 5 seconds and which answers only a number's latest SMS: two SMS to one number "
+        "within one poll reach the console as one, the later."
     ),
+    servers=[{"url": "/", "description": "The console serving this document."}],
+    parser=JsonParser(),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url=None,
@@ -55,26 +72,29 @@ api = NinjaAPI(
 install(api)
 
 LEASES = Lease.objects.select_related("item", "account", "user", "token")
-ERRORS = {400: s.Error, 401: s.Error, 403: s.Error, 404: s.Error, 409: s.Error}
-IdempotencyKey = Header(None, alias="Idempotency-Key", description="Required; ≤ 200 characters")
+# How long a lease request's first answer is kept to answer its replays byte for byte.
+ANSWER_SECONDS = 86400
 
 
-def _lease_out(lease: Lease) -> dict:
-    return {
-        "id": lease.pk,
-        "phone": lease.phone,
-        "account": lease.account.name,
-        "item": lease.item.item_id,
-        "state": lease.state,
-        "tag": lease.tag,
-        "code": lease.code,
-        "member": lease.user.get_username() if lease.user else None,
-        "token": lease.token.name if lease.token else None,
-        "leased_at": lease.leased_at,
-        "received_at": lease.received_at,
-        "ended_at": lease.ended_at,
-        "end_reason": lease.end_reason,
-    }
+# No bounds in the schema: an id past any row (negative, or beyond 64 bits) is the same 404 as
+# a lease of another account or a missing one, so ids cannot be mapped by their answers.
+LEASE_ID = Path(..., description="The lease's id.", example=42)
+
+
+def _idempotency_header(what: str):
+    return Header(
+        ...,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=s.IDEMPOTENCY_KEY,
+        description=idempotency_key_doc(what),
+        example="ci-4711-signup",
+    )
+
+
+def _lease_out(lease: Lease) -> s.LeaseOut:
+    return s.LeaseOut.from_orm(lease)
 
 
 def _lease(request, lease_id: int, role: str = Role.VIEWER) -> Lease:
@@ -99,8 +119,9 @@ def _scoped_key(request, kind: str, raw: str) -> str:
 
 
 def _rate_limit(request) -> None:
-    """``ZHIMA_API_LEASES_PER_MINUTE`` lease requests per token in a minute that starts with
-    the token's first request (in the shared cache, so every web process counts together)."""
+    """``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests per token in a minute that
+    starts with the token's first request (in the shared cache, so every web process counts
+    together)."""
     limit = settings.ZHIMA_API_LEASES_PER_MINUTE
     if limit <= 0:
         return
@@ -120,7 +141,7 @@ def _rate_limit(request) -> None:
         raise ApiError(
             429,
             "rate_limited",
-            _("Too many lease requests for this token (%(n)s a minute); retry in %(s)s s.")
+            _("Too many lease and send requests for this token (%(n)s a minute); retry in %(s)s s.")
             % {"n": limit, "s": retry},
             {"Retry-After": str(retry)},
         )
@@ -129,30 +150,16 @@ def _rate_limit(request) -> None:
 # -- items -----------------------------------------------------------------------------------
 
 
-@api.get("/items", response={200: list[s.ItemOut], **ERRORS}, tags=["items"])
+@api.get(
+    "/items",
+    tags=["items"],
+    **operation("listItems", "List items", {200: (list[s.ItemOut], "The items.")}),
+)
 def list_items(request):
-    """Items of the developer accounts the token reaches, with prices and capabilities."""
+    """Items of the developer accounts the token reaches, with prices and capabilities (the
+    items a manager added on the console's items page)."""
     rows = Item.objects.filter(account__in=permissions.accounts_for(request.auth))
-    return [
-        {
-            "account": item.account.name,
-            "item": item.item_id,
-            "name": item.name,
-            "type": item.type,
-            "status": item.status,
-            "usable": item.usable,
-            "price_tiers": [
-                {"price": str(t.price), "low": t.low, "high": t.high} for t in item.tier_list()
-            ],
-            "capabilities": {
-                "max_per_request": item.max_per_request,
-                "can_send": item.can_send,
-                "sends_several": item.sends_several,
-                "several_sms": item.several_sms,
-            },
-        }
-        for item in rows.select_related("account")
-    ]
+    return list(rows.select_related("account"))
 
 
 # -- leasing ---------------------------------------------------------------------------------
@@ -189,15 +196,23 @@ def _same_body(req: LeaseRequest, item: Item, body: s.LeaseIn) -> bool:
     )
 
 
-def _replay(req: LeaseRequest):
-    """A lease request's result, the first time or again for the same key."""
+def _result(req: LeaseRequest):
+    """A lease request's result, read from its row (the answer to its key)."""
     if req.outcome == LeaseRequest.Outcome.DONE:
         leases = LEASES.filter(request=req).order_by("id")
-        return Status(201, {"leases": [_lease_out(x) for x in leases]})
+        return s.LeasesOut.from_orm({"leases": list(leases)})
     if req.outcome == LeaseRequest.Outcome.AMBIGUOUS:
         raise ApiError(502, "ambiguous", ambiguous_message())
     if req.outcome == LeaseRequest.Outcome.FAILED:
-        raise ApiError(502, "upstream_unreachable", req.msg)
+        raise ApiError(
+            502,
+            "upstream_unreachable",
+            _(
+                "The upstream could not be reached (%(reason)s). No number was leased and "
+                "nothing was charged."
+            )
+            % {"reason": req.msg},
+        )
     if req.outcome == LeaseRequest.Outcome.PENDING:
         raise ApiError(
             409,
@@ -208,16 +223,56 @@ def _replay(req: LeaseRequest):
     raise ApiError(409, "refused", req.msg)
 
 
+def _answer(request, req: LeaseRequest, fingerprint: str) -> HttpResponse:
+    """The answer to a lease request's key, rendered once: while it is kept, every replay
+    of the key gets these bytes (a refusal's too), whatever changed since."""
+    stored = cache.get(f"api-answer:{req.key}")
+    if stored is None:
+        try:
+            response = api.create_response(request, _result(req).model_dump(), status=201)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+            if exc.code == "in_progress":
+                return response  # not an answer yet
+        stored = {
+            "body": fingerprint,
+            "status": response.status_code,
+            "content": response.content,
+            "headers": dict(response.items()),
+        }
+        cache.add(f"api-answer:{req.key}", stored, ANSWER_SECONDS)
+        stored = cache.get(f"api-answer:{req.key}") or stored
+    response = HttpResponse(stored["content"], status=stored["status"])
+    for name, value in stored["headers"].items():
+        response[name] = value
+    return response
+
+
 @api.post(
     "/leases",
-    response={201: s.LeasesOut, 422: s.Error, 429: s.Error, 502: s.Error, **ERRORS},
     tags=["leases"],
+    **operation(
+        "createLease",
+        "Lease numbers",
+        {201: (s.LeasesOut, "The leased numbers (the first answer again for a used key).")},
+        CREATE_LEASE_ERRORS,
+    ),
 )
-def create_lease(request, body: s.LeaseIn, idempotency_key: str | None = IdempotencyKey):
-    """Lease numbers. The same ``Idempotency-Key`` from the same token returns the same result
-    and makes no second upstream call; a different body with a used key is a 422. A 502
-    ``ambiguous`` means a number may have been leased: it is reconciled, never repeated."""
+def create_lease(
+    request, body: s.LeaseIn, idempotency_key: str = _idempotency_header("leases once")
+):
+    """Lease numbers for an item. The same `Idempotency-Key` from the same token gets the
+    first answer again, byte for byte (for 24 hours; a refusal's too) and makes no second
+    upstream call; a different body with a used key is a 422. A 502 `ambiguous` means a
+    number may have been leased: it is reconciled, never repeated."""
     raw = _idempotency_key(idempotency_key)
+    key = _scoped_key(request, "lease", raw)
+    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    stored = cache.get(f"api-answer:{key}")
+    if stored is not None and stored["body"] == fingerprint:
+        req = LeaseRequest.objects.filter(key=key).first()
+        if req is not None:
+            return _answer(request, req, fingerprint)
     _rate_limit(request)
     account = _account_for(request, body.account)
     item = Item.objects.select_related("account").filter(account=account, item_id=body.item).first()
@@ -228,7 +283,6 @@ def create_lease(request, body: s.LeaseIn, idempotency_key: str | None = Idempot
             _("Item %(i)s is not in the console for %(a)s (add it on the items page).")
             % {"i": body.item, "a": account.name},
         )
-    key = _scoped_key(request, "lease", raw)
     req = LeaseRequest.objects.filter(key=key).first()
     if req is None:
         try:
@@ -243,28 +297,45 @@ def create_lease(request, body: s.LeaseIn, idempotency_key: str | None = Idempot
                 phone=body.phone,
                 tag=body.tag,
             )
-        except AmbiguousLease:
-            raise
-        except ServiceError as exc:
-            failed = LeaseRequest.objects.filter(key=key, outcome=LeaseRequest.Outcome.FAILED)
-            if failed.exists():
-                raise ApiError(502, "upstream_unreachable", str(exc)) from None
-            raise
+        except ServiceError:
+            # Refused or failed after the request was recorded: answered from its row, as
+            # every replay of the key is; refused before it: nothing was done for the key.
+            req = LeaseRequest.objects.filter(key=key).first()
+            if req is None or req.outcome == LeaseRequest.Outcome.PENDING:
+                raise
     if not _same_body(req, item, body):
         raise ApiError(
             422,
             "idempotency_key_reused",
             _("This Idempotency-Key was used for a different request."),
         )
-    return _replay(req)
+    return _answer(request, req, fingerprint)
 
 
-@api.get("/leases", response={200: s.LeasesOut, **ERRORS}, tags=["leases"])
+STATE_FILTER = Query(
+    "", description="Only leases in this state; `active`: waiting or received; empty: any."
+)
+
+
+@api.get(
+    "/leases",
+    tags=["leases"],
+    **operation(
+        "listLeases",
+        "List the member's leases",
+        {200: (s.LeasesOut, "The leases, newest first (at most 500).")},
+        (400,),
+    ),
+)
 def list_leases(
-    request, tag: str = Query("", max_length=100, pattern=s.TAG), state: str = Query("")
+    request,
+    tag: str = Query(
+        "", max_length=100, pattern=s.TAG, description="Only leases with this tag; empty: any."
+    ),
+    state: s.StateFilter = STATE_FILTER,
 ):
-    """The member's leases (newest first, at most 500), by tag and state; ``state=active`` is
-    every lease that still holds a number."""
+    """The leases of the token's member on the accounts the token reaches (newest first, at
+    most 500), by tag and state; `state=active` is every lease that still holds a number."""
     qs = LEASES.filter(user=request.auth, account__in=permissions.accounts_for(request.auth))
     if tag:
         qs = qs.filter(tag=tag)
@@ -274,12 +345,27 @@ def list_leases(
         if state not in LeaseState.values:
             raise ApiError(400, "invalid_request", _("Unknown state %(s)s.") % {"s": state})
         qs = qs.filter(state=state)
-    return {"leases": [_lease_out(x) for x in qs.order_by("-leased_at", "-id")[:500]]}
+    return s.LeasesOut.from_orm({"leases": list(qs.order_by("-leased_at", "-id")[:500])})
 
 
-@api.post("/leases/release", response={200: s.ReleasedOut, **ERRORS}, tags=["leases"])
-def release_by_tag(request, tag: str = Query(..., min_length=1, max_length=100, pattern=s.TAG)):
-    """Release every number the member still holds under ``tag`` (a CI run's teardown)."""
+@api.post(
+    "/leases/release",
+    tags=["leases"],
+    **operation(
+        "releaseByTag",
+        "Release a run's numbers",
+        {200: (s.ReleasedOut, "What was released.")},
+        (400, 403, 409),
+    ),
+)
+def release_by_tag(
+    request,
+    tag: str = Query(
+        ..., min_length=1, max_length=100, pattern=s.TAG, description="The run's tag (required)."
+    ),
+):
+    """Release every number the token's member still holds under `tag` on the accounts the
+    token reaches (a CI run's teardown). Safe to repeat: a second call releases nothing."""
     leases = list(
         LEASES.filter(user=request.auth, tag=tag, state__in=ACTIVE_STATES).filter(
             account__in=permissions.accounts_for(request.auth)
@@ -287,29 +373,24 @@ def release_by_tag(request, tag: str = Query(..., min_length=1, max_length=100, 
     )
     counts = services.release(request.auth, leases) if leases else {}
     done = LEASES.filter(pk__in=[x.pk for x in leases]).order_by("id")
-    return {
-        "released": sum(counts.get(x, 0) for x in FINAL_STATES),
-        "retrying": counts.get("retry", 0),
-        "leases": [_lease_out(x) for x in done],
-    }
-
-
-@api.get("/leases/{lease_id}", response={200: s.LeaseDetail, **ERRORS}, tags=["leases"])
-def get_lease(request, lease_id: int):
-    """A lease's state, tag and received messages."""
-    lease = _lease(request, lease_id)
-    out = _lease_out(lease)
-    out["messages"] = [
+    return s.ReleasedOut.from_orm(
         {
-            "id": m.pk,
-            "text": m.text,
-            "code": m.code,
-            "candidates": m.candidates,
-            "received_at": m.created_at,
+            "released": sum(counts.get(x, 0) for x in FINAL_STATES),
+            "retrying": counts.get("retry", 0),
+            "leases": list(done),
         }
-        for m in lease.messages.filter(direction=Message.Direction.RECEIVED).order_by("id")
-    ]
-    return out
+    )
+
+
+@api.get(
+    "/leases/{lease_id}",
+    tags=["leases"],
+    **operation("getLease", "Get a lease", {200: (s.LeaseDetail, "The lease.")}, (400, 404)),
+)
+def get_lease(request, lease_id: int = LEASE_ID):
+    """A lease's state, tag and received messages (any lease on an account the token reaches,
+    any role)."""
+    return s.LeaseDetail.from_orm(_lease(request, lease_id))
 
 
 # -- waiting for the code --------------------------------------------------------------------
@@ -318,6 +399,17 @@ def get_lease(request, lease_id: int):
 def _visible(user, lease_id: int) -> int:
     permissions.get_for_user(user, Lease.objects.only("pk", "account_id"), lease_id)
     return lease_id
+
+
+def _look(user, lease_id: int, after: int, checked: bool):
+    """``_newer``, with the member's authority checked again unless it was just now: 401
+    once the token is revoked or expired, 404 once the lease is out of its reach."""
+    if not checked:
+        user = tokens.recheck(user)
+        if user is None:
+            raise AuthenticationError()
+        _visible(user, lease_id)
+    return _newer(lease_id, after)
 
 
 def _newer(lease_id: int, after: int):
@@ -338,46 +430,61 @@ def _newer(lease_id: int, after: int):
 @api.get(
     "/leases/{lease_id}/code",
     auth=AsyncTokenAuth(),
-    response={200: s.CodeOut, 204: None, 410: s.Error, **ERRORS},
     tags=["leases"],
+    **operation(
+        "waitForCode",
+        "Wait for a code",
+        {
+            200: (s.CodeOut, "The first received SMS newer than `after`."),
+            204: (None, "No newer SMS within `wait` seconds (no body): ask again."),
+        },
+        (400, 404, 410, 429),
+    ),
 )
 async def wait_code(
     request,
-    lease_id: int,
-    wait: float = Query(0, ge=0, le=120, description="Seconds to hold the request (≤ 120)"),
-    after: int = Query(0, ge=0, le=2**63 - 1, description="Only a message with a greater id"),
+    lease_id: int = LEASE_ID,
+    wait: float = Query(0, ge=0, le=120, description="Seconds to hold the request (≤ 120)."),
+    after: int = Query(
+        0, ge=0, le=2**63 - 1, description="Only a message with a greater id (0: any)."
+    ),
 ):
-    """Long-poll for the first received message newer than ``after``: 200 as soon as one is
-    stored, 204 when ``wait`` seconds pass, 410 when the lease has ended without one. Pass
-    the last ``message_id`` you read as ``after`` so a stale code is never read twice."""
+    """Long-poll for the first received message newer than `after`: 200 as soon as one is
+    stored, 204 when `wait` seconds pass, 410 when the lease has ended without one. Pass
+    the last `message_id` you read as `after` so a stale code is never read twice. A
+    several-SMS item (types 3 to 6) waits for the next SMS only after POST …/keep-waiting.
+    The console polls the upstream's `sms/get.php` about every 5 seconds, and it answers
+    only a number's latest SMS: two SMS to one number within one poll arrive as one, the
+    later. The token and the membership are checked again before every answer and at least
+    every `ZHIMA_API_WAIT_RECHECK_SECONDS` of waiting (401 or 404 once withdrawn)."""
     await db(_visible, request.auth, lease_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    with watcher().watch(lease_id) as woken:
-        while True:
-            woken.clear()
-            msg, ended = await db(_newer, lease_id, after)
-            if msg is not None:
-                return Status(
-                    200,
-                    {
-                        "code": msg.code,
-                        "text": msg.text,
-                        "message_id": msg.pk,
-                        "received_at": msg.created_at,
-                    },
-                )
-            if ended:
-                raise ApiError(
-                    410,
-                    "ended",
-                    _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return Status(204, None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+    recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
+    checked = True  # by the authentication and the visibility check just now
+    slot = await db(limits.take_wait_slot, request.auth.api_token.pk, wait) if wait else None
+    try:
+        with watcher().watch(lease_id) as woken:
+            while True:
+                woken.clear()
+                msg, ended = await db(_look, request.auth, lease_id, after, checked)
+                checked = False
+                if msg is not None:
+                    return Status(200, s.CodeOut.from_orm(msg))
+                if ended:
+                    raise ApiError(
+                        410,
+                        "ended",
+                        _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
+                    )
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return no_content()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, recheck))
+    finally:
+        if slot is not None:  # given back even when the client went away (view cancelled)
+            await asyncio.shield(db(limits.give_back, slot))
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -385,35 +492,65 @@ async def wait_code(
 
 @api.post(
     "/leases/{lease_id}/release",
-    response={200: s.LeaseOut, 502: s.Error, **ERRORS},
     tags=["leases"],
+    **operation(
+        "releaseLease",
+        "Release a number",
+        {200: (s.LeaseOut, "The lease, released.")},
+        {
+            400: ERROR_TEXT[400],
+            403: ERROR_TEXT[403],
+            404: ERROR_TEXT[404],
+            409: "`not_held`: the number is no longer held; or refused (`refused`).",
+            502: "`release_pending`: the upstream did not confirm the release; it is retried "
+            "automatically.",
+        },
+    ),
 )
-def release(request, lease_id: int):
-    """Release the number (its messages stay readable)."""
+def release(request, lease_id: int = LEASE_ID):
+    """Release the number now (operator role); its messages stay readable."""
     lease = _lease(request, lease_id, Role.OPERATOR)
-    counts = services.release(request.auth, [lease])
-    if counts.get("retry"):
-        raise ApiError(
-            502,
-            "release_pending",
-            _("The upstream did not confirm the release; it is retried automatically."),
-        )
-    if not counts.get("queued"):
-        raise ApiError(409, "not_held", _("This number is no longer held."))
+    try:
+        services.release_one(request.auth, lease)
+    except services.ReleasePending as exc:
+        raise ApiError(502, "release_pending", str(exc)) from None
+    except services.NotHeld as exc:
+        raise ApiError(409, "not_held", str(exc)) from None
     return _lease_out(_lease(request, lease_id))
 
 
-@api.post("/leases/{lease_id}/blacklist", response={200: s.LeaseOut, **ERRORS}, tags=["leases"])
-def blacklist(request, lease_id: int):
-    """Blacklist the number for this item (it ends the lease)."""
+@api.post(
+    "/leases/{lease_id}/blacklist",
+    tags=["leases"],
+    **operation(
+        "blacklistLease",
+        "Blacklist a number",
+        {200: (s.LeaseOut, "The lease, blocked.")},
+        (400, 403, 404, 409),
+    ),
+)
+def blacklist(request, lease_id: int = LEASE_ID):
+    """Blacklist the number for this item at the upstream (operator role); it ends the
+    lease."""
     lease = _lease(request, lease_id, Role.OPERATOR)
     services.blacklist(request.auth, lease)
     return _lease_out(_lease(request, lease_id))
 
 
-@api.post("/leases/{lease_id}/keep-waiting", response={200: s.LeaseOut, **ERRORS}, tags=["leases"])
-def keep_waiting(request, lease_id: int):
-    """Several-SMS items (types 5, 6): wait for another SMS on the same number."""
+@api.post(
+    "/leases/{lease_id}/keep-waiting",
+    tags=["leases"],
+    **operation(
+        "keepWaiting",
+        "Wait for another SMS",
+        {200: (s.LeaseOut, "The lease, waiting again.")},
+        (400, 403, 404, 409),
+    ),
+)
+def keep_waiting(request, lease_id: int = LEASE_ID):
+    """Items that receive several SMS (types 3 to 6 keep the number): after an SMS, wait for
+    another on the same number (operator role); then GET …/code with `after` set to the last
+    `message_id` read. A single-SMS item is a 409."""
     lease = _lease(request, lease_id, Role.OPERATOR)
     services.keep_waiting(request.auth, lease)
     return _lease_out(_lease(request, lease_id))
@@ -421,14 +558,29 @@ def keep_waiting(request, lease_id: int):
 
 @api.post(
     "/leases/{lease_id}/send",
-    response={201: s.SendOut, 422: s.Error, **ERRORS},
     tags=["leases"],
+    **operation(
+        "sendSms",
+        "Send an SMS",
+        {201: (s.SendOut, "The SMS sent (the same for a used key).")},
+        {
+            **{n: ERROR_TEXT[n] for n in (400, 403, 404, 415, 422, 429)},
+            409: ERROR_TEXT[409] + " `in_progress` (with `Retry-After`): a request with this "
+            "key is still under way.",
+        },
+    ),
 )
-def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = IdempotencyKey):
-    """Send an SMS from the number (items that can send). The same ``Idempotency-Key`` sends
-    once and is answered as the first time (sent, refused, or not known whether it went); a
-    different text with a used key is a 422."""
+def send(
+    request,
+    body: s.SendIn,
+    lease_id: int = LEASE_ID,
+    idempotency_key: str = _idempotency_header("sends once"),
+):
+    """Send an SMS from the number (items that can send, types 3 to 6; operator role). The
+    same `Idempotency-Key` sends once and is answered as the first time (sent, refused, or
+    not known whether it went); a different text with a used key is a 422."""
     raw = _idempotency_key(idempotency_key)
+    _rate_limit(request)
     lease = _lease(request, lease_id, Role.OPERATOR)
     key = _scoped_key(request, f"send:{lease.pk}", raw)
     try:
@@ -452,10 +604,18 @@ def send(request, lease_id: int, body: s.SendIn, idempotency_key: str | None = I
 
 
 @api.get(
-    "/leases/{lease_id}/send-status", response={200: s.SendStatusOut, **ERRORS}, tags=["leases"]
+    "/leases/{lease_id}/send-status",
+    tags=["leases"],
+    **operation(
+        "getSendStatus",
+        "Ask whether the last SMS was delivered",
+        {200: (s.SendStatusOut, "The upstream's answer.")},
+        (400, 403, 404, 409),
+    ),
 )
-def send_status(request, lease_id: int):
-    """Ask the upstream whether the last SMS sent from this number was delivered."""
+def send_status(request, lease_id: int = LEASE_ID):
+    """Ask the upstream whether the last SMS sent from this number was delivered (operator
+    role); a number that sent nothing is a 409."""
     lease = _lease(request, lease_id, Role.OPERATOR)
     answer = services.send_status(request.auth, lease)
     last = lease.messages.filter(direction=Message.Direction.SENT).order_by("id").last()

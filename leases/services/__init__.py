@@ -3,7 +3,7 @@
 - ``leasing``: lease numbers (one upstream call per request key, never repeated), settle the
   requests a dead process left pending;
 - ``polling``: claim the leases due for a poll, write what the polls answered;
-- ``releasing``: queue, release, the automatic sweep, release all;
+- ``releasing``: queue, release (one lease: ``release_one``), the automatic sweep, release all;
 - ``actions``: blacklist, keep waiting, send an SMS, ask its delivery status;
 - ``transitions``: the one helper every state change goes through (``transition``: the claim,
   the version bump, the end time, the end reason and the timeline event together).
@@ -16,15 +16,17 @@ database transaction, so no lock is held while waiting on the network.
 Callers import from ``leases.services``; the modules are its parts, not separate entry points.
 """
 
-from ..errors import AmbiguousLease, ServiceError
+from ..errors import AmbiguousLease, NotHeld, ReleasePending, ServiceError
 from .actions import KeyReused, blacklist, keep_waiting, send_once, send_sms, send_status
 from .leasing import lease_numbers, settle_orphaned_requests
 from .polling import apply_poll_results, claim_due
-from .releasing import queue_release, release, release_all, release_due, sweep
+from .releasing import queue_release, release, release_all, release_due, release_one, sweep
 
 __all__ = [
     "AmbiguousLease",
     "KeyReused",
+    "NotHeld",
+    "ReleasePending",
     "ServiceError",
     "apply_poll_results",
     "blacklist",
@@ -35,6 +37,7 @@ __all__ = [
     "release",
     "release_all",
     "release_due",
+    "release_one",
     "send_once",
     "send_sms",
     "send_status",

@@ -12,10 +12,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.models import Role
+from accounts.registry import client_for
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import NotLeased, UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
 from ..models import (
@@ -28,7 +29,7 @@ from ..models import (
     SendRequest,
     SendStatus,
 )
-from ..rules import NOT_LEASED, in_flight
+from ..timing import in_flight
 from .events import event
 from .transitions import touch, transition
 
@@ -53,7 +54,7 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
     try:
         client_for(lease.account).block(lease.item.item_id, lease.phone, context=ctx)
     except UpstreamError as exc:
-        if isinstance(exc, UpstreamRefusal) and NOT_LEASED.search(exc.msg):
+        if isinstance(exc, NotLeased):
             transition(
                 claim,
                 LeaseState.EXPIRED,

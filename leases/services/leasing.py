@@ -12,20 +12,28 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions, quota
-from accounts.clients import CallContext, client_for
-from accounts.models import ApiCall, Membership, Role
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.audit import CallContext
+from accounts.models import ApiCall, DeveloperAccount, Membership, Role
+from accounts.registry import client_for
+from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, lease_may_have_happened, upstream_error
+from ..estimates import check_budget, estimate_costs
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..rules import (
-    check_budget,
-    check_not_reconciling,
-    estimate_costs,
-    poll_interval,
-    reconcile_hold,
-)
+from ..timing import poll_interval, reconcile_hold
 from .events import event
+
+
+def check_not_reconciling(account_id: int) -> None:
+    """Refuse a lease while the console releases all on the account (``leases.reconcile``)."""
+    since = timezone.now() - reconcile_hold()
+    if DeveloperAccount.objects.filter(pk=account_id, reconciling_since__gte=since).exists():
+        raise ServiceError(
+            _(
+                "The console is releasing this account's numbers after an unclear lease "
+                "answer. Try again in a few seconds."
+            )
+        )
 
 
 def lease_numbers(
@@ -185,7 +193,7 @@ def settle_orphaned_requests(
     now: datetime | None = None, account_id: int | None = None
 ) -> dict[str, int]:
     """Lease requests still pending after the longest a lease request can take
-    (``rules.reconcile_hold``) were left by a process that died mid-request, a killed web
+    (``timing.reconcile_hold``) were left by a process that died mid-request, a killed web
     worker. One whose lease call went out (its audit row is written before it is sent) may have
     leased and charged numbers no one will name: it becomes ambiguous, is reconciled like any
     other (``leases.reconcile``) and keeps its reservation. One that died before it failed."""

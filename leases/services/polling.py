@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,19 +14,35 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.clients import CallRow, call_tallies, lateness_tallies, write_calls
+from accounts.audit import CallRow, write_calls
+from accounts.metrics import call_tallies, lateness_tallies
 from accounts.models import Tally
 from accounts.upstream import wire
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.upstream.errors import NotLeased, UpstreamError
 
 from .. import codes, signals
 from ..models import ACTIVE_STATES, EndReason, EventKind, Lease, LeaseState, Message, SendStatus
-from ..rules import NOT_LEASED, POLL_ENDS, Due, poll_interval
+from ..timing import poll_interval
 from .events import event
 from .releasing import queue_release
 from .transitions import touch, transition
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Due:
+    lease_id: int
+    account_id: int
+    item_id: str
+    phone: str
+
+
+# How a poll answer other than "waiting" or "received" ends a lease (the number is released).
+POLL_ENDS = {
+    3: (LeaseState.FAILED, EndReason.LOST),
+    4: (LeaseState.EXPIRED, EndReason.TIMEOUT),
+}
 
 
 def claim_due(limit: int, now: datetime | None = None) -> list[Due]:
@@ -61,7 +78,7 @@ def apply_poll_results(
     with transaction.atomic():
         write_calls(audit_rows)
         for due, result in results:
-            if isinstance(result, UpstreamRefusal) and NOT_LEASED.search(result.msg):
+            if isinstance(result, NotLeased):
                 ended_ids.append(due.lease_id)
                 counts["gone"] += _end(
                     due.lease_id,

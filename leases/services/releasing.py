@@ -13,14 +13,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import permissions
-from accounts.clients import CallContext, client_for
+from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Role, Tally
-from accounts.upstream.client import UpstreamError, UpstreamRefusal
+from accounts.registry import client_for
+from accounts.upstream.errors import NotLeased, UpstreamError
 
 from ..choices import RELEASE_TARGETS, EndReason
-from ..errors import upstream_error
+from ..errors import NotHeld, ReleasePending, upstream_error
 from ..models import Lease, LeaseState
-from ..rules import NOT_LEASED, in_flight, poll_interval
+from ..timing import in_flight, poll_interval
 from .transitions import transition
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,7 @@ def release_due(
                 [x.phone for x in leases], item_id, context=call_ctx
             )
             note = ""
-        except UpstreamRefusal as exc:
-            if not NOT_LEASED.search(exc.msg):
-                _retry(leases, counts)
-                continue
+        except NotLeased as exc:
             note = exc.msg
         except UpstreamError:
             _retry(leases, counts)
@@ -153,6 +151,16 @@ def release(
     counts = release_due(CallContext.for_user(user), ids=ids)
     counts["queued"] = queued
     return counts
+
+
+def release_one(user: permissions.Actor, lease: Lease) -> None:
+    """Release one lease the user chose (the lease page, the API). Raises ``ReleasePending``
+    when the upstream did not confirm it (it is retried), ``NotHeld`` when it had ended."""
+    counts = release(user, [lease])
+    if counts.get("retry"):
+        raise ReleasePending
+    if not counts.get("queued"):
+        raise NotHeld
 
 
 def sweep(ctx: CallContext) -> dict[str, int]:

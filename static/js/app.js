@@ -31,6 +31,18 @@
   }
   setInterval(pollTick, 250);
 
+  // -- The menu on a phone: folded behind its button (CSS shows it whole on wider screens) -----
+  document.addEventListener("click", function (ev) {
+    const toggle = ev.target.closest(".menu-toggle");
+    if (!toggle) return;
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+  document.addEventListener("keydown", function (ev) {
+    const toggle = document.querySelector(".menu-toggle[aria-expanded='true']");
+    if (ev.key === "Escape" && toggle) { toggle.setAttribute("aria-expanded", "false"); toggle.focus(); }
+  });
+
   // -- Copy buttons --------------------------------------------------------------------------------
   document.addEventListener("click", function (ev) {
     const btn = ev.target.closest("[data-copy]");
@@ -142,6 +154,14 @@
     return mine;
   }
   function announce(fresh) {
+    // Screen readers: one sentence per arrival in the page's standing live region.
+    const announcer = document.getElementById("announcer");
+    if (announcer) {
+      const say = announcer.dataset.say || "New code %(code)s for %(phone)s";
+      announcer.textContent = fresh.map(function (f) {
+        return say.replace("%(code)s", f.code.split("").join(" ")).replace("%(phone)s", f.phone);
+      }).join(". ");
+    }
     fresh.forEach(function (f) {
       const row = f.el.closest("tr, li, #lease");
       if (row) row.classList.add("flash");
@@ -225,7 +245,7 @@
   }
 })();
 
-// == Lease progress (issue 11 §6) ==================================================================
+// == Lease progress ===============================================================================
 // A submit button with data-progress="… {s} s" shows the seconds elapsed while its form's
 // request runs (the upstream may take many seconds to lease); the paragraph .lease-progress
 // beside it says the request is sent once. Self-contained: it only reads data-progress.

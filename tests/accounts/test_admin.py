@@ -60,7 +60,7 @@ def test_verify_now_shows_the_upstreams_refusal(admin_client, account, sim):
 
 
 def test_the_audit_log_cannot_be_added_changed_or_deleted(admin_client, account, sim):
-    from accounts.clients import client_for
+    from accounts.registry import client_for
 
     client_for(account).verify()
     call = ApiCall.objects.get()

@@ -1,4 +1,4 @@
-"""A stored key goes only where it was entered for (issue 12): a recording fake host must never
+"""A stored key goes only where it was entered for: a recording fake host must never
 see the stored pkey, whatever the admin changes; actions that call the upstream need the
 change permission."""
 

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.clients import (
+from accounts.audit import (
     ABANDONED_MSG,
     CallContext,
     CallRow,
-    client_for,
     reserve_calls,
     settle_abandoned_calls,
     write_calls,
 )
 from accounts.models import ApiCall, Tally
+from accounts.registry import client_for
 
 
 def row(account, **kw):

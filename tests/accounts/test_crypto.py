@@ -6,8 +6,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts import crypto
-from accounts.clients import client_for
 from accounts.models import DeveloperAccount
+from accounts.registry import client_for
 
 KEY_A = "eXhXGsv9fXajin3-lVgh4cMq5Z_UZyrQMIDGF910wds="
 KEY_B = "nQaHlK_fzve6CntiJaf28oWeM0g04P4IDQ9XYrTcfn0="

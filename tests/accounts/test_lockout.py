@@ -1,5 +1,5 @@
 """The lockout per (username, address) pair, a higher per-address limit, the locked-out page
-saying until when, and staff unlocking a user (issue 12)."""
+saying until when, and staff unlocking a user."""
 
 from datetime import timedelta
 

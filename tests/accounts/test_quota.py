@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import ApiCall, DeveloperAccount
 from accounts.quota import refresh_quota
 from leases import services

@@ -124,7 +124,7 @@ def test_the_audit_actor_and_filter_name_one_token(client, personas, two_cis):
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_tells_apart_tokens_that_shared_a_name(personas):
     executor = MigrationExecutor(connection)
-    before = [("accounts", "0008_api_token")]
+    before = [("accounts", "0009_api_token_limited")]
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps
     Token = apps.get_model("accounts", "ApiToken")

@@ -286,7 +286,7 @@ def test_the_schema_is_openapi_3_and_the_reference_page_is_local(client):
         "/api/v1/leases/release",
     ):
         assert path in schema["paths"], path
-    assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     validate(schema)  # raises on any violation of the OpenAPI 3 specification
     page = client.get("/api/docs/")
     assert page.status_code == 200

@@ -105,10 +105,11 @@ def test_wait_rejects_bad_parameters_and_other_members_leases(personas, items, a
 
 
 def test_many_waiters_share_one_watcher_whose_queries_do_not_grow(
-    personas, items, api_for, sim, fast, token
+    personas, items, api_for, sim, fast, token, settings
 ):
     """Waiters are woken by one query per interval for all of them, and each reads its own
     lease only when woken: 40 waiters cost what 2 do."""
+    settings.ZHIMA_API_MAX_WAITS_PER_TOKEN = 40
     from leases.api.watch import watcher
 
     api = api_for(personas["member"])
@@ -176,10 +177,11 @@ def test_a_stored_code_wakes_every_waiter_of_that_lease_quickly(
 
 
 def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
-    personas, items, api_for, token
+    personas, items, api_for, token, settings
 ):
     """Through the project's ASGI application (what uvicorn serves): 30 concurrent waits
     add no thread per request (the API's small database pool and asgiref's shared thread)."""
+    settings.ZHIMA_API_MAX_WAITS_PER_TOKEN = 30
     from zhima_site.asgi import application
 
     api = api_for(personas["member"])

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from accounts.clients import forget_clients
+from accounts.registry import forget_clients
 from leases.models import Lease
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,4 @@
-"""Issue 11: a multi-SMS item (type 5) in a real browser — the second code appears live on
+"""A multi-SMS item (type 5) in a real browser — the second code appears live on
 the lease page after "keep waiting", and the repeated first SMS does not bring the old one
 back."""
 

@@ -19,8 +19,6 @@ import requests
 from tests.conftest import test_database_url
 from tests.kit.pipkit import run_pytest
 
-pytest.importorskip("leases.api", reason="needs the automation API (issue 14, point 2)")
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).resolve().parent / "example"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,4 @@
-"""Text from outside is shown as text (issue 12): bidirectional control characters in SMS
+"""Text from outside is shown as text: bidirectional control characters in SMS
 text, item names and upstream messages are made visible and isolated in <bdi>."""
 
 import pytest

@@ -18,10 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.clients import client_for
 from accounts.models import Alert, AlertKind, DeveloperAccount
+from accounts.registry import client_for
 from leases import services
-from leases.models import Item, Lease, Webhook, WebhookAttempt, WebhookDelivery
+from leases.models import Item, Lease
+from leases.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .test_crawl import objects, url_names
 

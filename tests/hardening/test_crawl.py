@@ -7,8 +7,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts import tokens
-from accounts.clients import client_for
 from accounts.models import ApiCall, ApiToken, Membership
+from accounts.registry import client_for
 from leases import services
 from leases.models import Item, Lease, LeaseRequest
 
@@ -121,7 +121,7 @@ def test_the_outsider_gets_404_on_every_object_url(client, world, account):
         assert 404 in (client.get(url).status_code, client.post(url).status_code), name
 
 
-# -- the calendar's ends and ids of any size (issue 12) ------------------------------------------
+# -- the calendar's ends and ids of any size ---------------------------------------------------
 
 HUGE_IDS = ["99999999999999999999", "9223372036854775808", "9" * 80]
 EXTREME_DATES = [
@@ -170,7 +170,7 @@ def test_ids_of_any_size_are_404(client, world):
 
 def webhook_delivery(account):
     """A webhook of ``account`` with one failed delivery (made again if the crawl removed it)."""
-    from leases.models import Webhook, WebhookDelivery
+    from leases.webhooks.models import Webhook, WebhookDelivery
 
     hook = Webhook.objects.filter(account=account).first()
     if hook is None:

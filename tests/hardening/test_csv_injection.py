@@ -1,5 +1,5 @@
-"""CSV cells that a spreadsheet would run as formulas are neutralised, in every export
-(issue 12): item names, SMS and upstream messages come from outside."""
+"""CSV cells that a spreadsheet would run as formulas are neutralised, in every export:
+item names, SMS and upstream messages come from outside."""
 
 import csv
 import io

@@ -58,7 +58,8 @@ def read_or_classify(body: bytes) -> None:
     except wire.UnreadableResponse as exc:
         assert "\x00" not in exc.raw and len(exc.raw) < wire.RAW_BODY_LIMIT + 60
         return
-    assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+    # A field the upstream may send is named as the readers expect, whatever its case.
+    assert all(wire.CANONICAL.get(k.lower(), k) == k for k in fields)
     assert all("\x00" not in v for v in fields.values())
     for read in READERS:
         with contextlib.suppress(wire.UnreadableResponse):
@@ -140,7 +141,6 @@ def test_no_form_input_raises(personas, items, data):
         values = data.draw(form_data(names))
         kwargs = {} if form_class is SendForm else {"accounts": accounts}
         form = form_class(values, **kwargs)
-        if form.is_valid():
-            assert isinstance(form.cleaned_data, dict)
-        else:
-            assert form.errors
+        form.is_valid()
+        # The form shown again with what was typed escapes it.
+        assert "<script>" not in str(form)

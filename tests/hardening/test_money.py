@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.clients import forget_clients
 from accounts.models import Membership
+from accounts.registry import forget_clients
 from leases import services
 from leases.errors import AmbiguousLease
 from leases.models import Lease, LeaseRequest, Message

@@ -1,4 +1,4 @@
-"""Files are private (issue 12): the SQLite database, the generated field-key file and
+"""Files are private: the SQLite database, the generated field-key file and
 backups are created 0600; a named key file that does not exist yet is created, not a crash."""
 
 import os

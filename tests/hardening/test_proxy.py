@@ -1,4 +1,4 @@
-"""One idea of the client's address behind a proxy: metrics, lockout and logs (issue 12)."""
+"""One idea of the client's address behind a proxy: metrics, lockout and logs."""
 
 import io
 import json

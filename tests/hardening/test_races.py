@@ -38,8 +38,8 @@ def hammer(actions):
 def test_eight_threads_releasing_and_blacklisting_one_lease_act_once(
     personas, items, sim, round_, settings
 ):
-    from accounts.clients import forget_clients
     from accounts.models import ApiCall
+    from accounts.registry import forget_clients
 
     # This is about races, not timeouts: on a loaded machine the in-process simulator can
     # stall for a moment behind the eight threads, and a call given up on is retried later.

@@ -1,6 +1,6 @@
-"""Shared by ``tests/kit`` and ``tests/e2e``: the pytest-zhima plugin installed with pip
-(from a copy of ``tests/pytest-zhima``) into a directory of its own, and inner pytest runs
-that load it through its ``pytest11`` entry point, as a QA engineer's suite would."""
+"""Shared by ``tests/kit``, ``tests/e2e`` and ``bench/``: the pytest-zhima plugin installed
+with pip (from a copy of ``kits/pytest-zhima``) into a directory of its own, and inner pytest
+runs that load it through its ``pytest11`` entry point, as a QA engineer's suite would."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = Path(__file__).resolve().parents[1] / "pytest-zhima"
+PLUGIN = Path(__file__).resolve().parents[2] / "kits" / "pytest-zhima"
 
 
 @pytest.fixture(scope="session")
 def kit_site(tmp_path_factory) -> Path:
-    """``pip install ./tests/pytest-zhima`` (a copy: the build leaves files behind)."""
-    work = tmp_path_factory.mktemp("kit")
+    return install_kit(tmp_path_factory.mktemp("kit"))
+
+
+def install_kit(work: Path, *extra: str) -> Path:
+    """``pip install ./kits/pytest-zhima`` (a copy: the build leaves files behind) into
+    ``work/site``, with ``extra`` packages (from the index) beside it."""
     src = work / "pytest-zhima"
     shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     site = work / "site"
@@ -33,6 +37,7 @@ def kit_site(tmp_path_factory) -> Path:
             "--target",
             str(site),
             str(src),
+            *extra,
         ],
         check=True,
         timeout=300,
@@ -54,8 +59,16 @@ def run_pytest(site: Path, test_dir: Path, env: dict, *args: str, timeout: float
             sys.executable,
             "-m",
             "pytest",
+            # The console's own test tools in this virtualenv are no part of a QA suite
+            # (schemathesis alone takes seconds to import).
             "-p",
             "no:django",
+            "-p",
+            "no:schemathesis",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
             "-p",
             "no:cacheprovider",
             "-rA",

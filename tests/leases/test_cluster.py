@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_poll_leaves_every_call_it_made_on_record(personas, 
 
     from django.utils import timezone
 
-    from accounts.clients import settle_abandoned_calls
+    from accounts.audit import settle_abandoned_calls
     from accounts.models import ApiCall
 
     services.lease_numbers(personas["member"], items["1002"], key="k", quantity=4)

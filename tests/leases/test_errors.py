@@ -9,7 +9,15 @@ import requests
 import responses
 from django.utils import translation
 
-from accounts.upstream.client import TransportError, UnreadableResponse, UpstreamRefusal
+from accounts.upstream.errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    ConnectTimedOut,
+    HttpStatusError,
+    NoAnswer,
+    UnreadableResponse,
+    UpstreamRefusal,
+)
 from leases import services
 from leases.errors import AmbiguousLease, ServiceError, upstream_error
 from leases.models import LeaseRequest
@@ -38,35 +46,35 @@ def lease(personas, item, key, **kw):
             False,
         ),
         (
-            TransportError("get_numbers", "connection refused", ambiguous=False),
+            ConnectRefused("get_numbers"),
             "unreachable",
             "could not be reached: the connection was refused.",
             NOT_LEASED,
             False,
         ),
         (
-            TransportError("get_numbers", "connect timed out", ambiguous=False),
+            ConnectTimedOut("get_numbers"),
             "timeout",
             "the connection timed out",
             NOT_LEASED,
             False,
         ),
         (
-            TransportError("get_numbers", "no answer within 25 s", ambiguous=True),
+            NoAnswer("get_numbers", 25),
             "timeout",
             "did not answer within 25 seconds",
             MAY,
             True,
         ),
         (
-            TransportError("get_numbers", "connection dropped", ambiguous=True),
+            ConnectionDropped("get_numbers"),
             "unreachable",
             "the connection broke before the answer",
             MAY,
             True,
         ),
         (
-            TransportError("get_numbers", "HTTP 502", ambiguous=True, http_status=502),
+            HttpStatusError("get_numbers", 502),
             "http",
             "error (HTTP 502)",
             MAY,
@@ -81,7 +89,7 @@ def lease(personas, item, key, **kw):
         ),
         # A verification before the lease call failed: nothing was sent, nothing leased.
         (
-            TransportError("verify", "no answer within 10 s", ambiguous=True),
+            NoAnswer("verify", 10),
             "timeout",
             "within 10 seconds",
             NOT_LEASED,
@@ -102,14 +110,14 @@ def test_the_refusal_is_the_upstream_msg_verbatim():
 
 
 def test_other_actions_say_nothing_about_money():
-    err = upstream_error(TransportError("release", "connection dropped", ambiguous=True))
+    err = upstream_error(ConnectionDropped("release"))
     assert err.money == "" and not isinstance(err, AmbiguousLease)
     assert upstream_error(UpstreamRefusal("send_sms", "发送失败")).what == "发送失败"
 
 
 def test_the_texts_are_translated():
     with translation.override("zh-hans"):
-        err = upstream_error(TransportError("get_numbers", "no answer within 2 s", ambiguous=True))
+        err = upstream_error(NoAnswer("get_numbers", 2))
         refused = upstream_error(UpstreamRefusal("get_numbers", "号码余量不足"))
     assert "2" in err.what and "秒" in err.what and "可能" in err.money
     assert "未获取" in refused.money or "没有" in refused.money

@@ -17,6 +17,7 @@ BY_ID = [
     ("leases-release-all", "post"),
     ("leases-item-refresh", "post"),
     ("accounts-audit-raw", "get"),
+    ("accounts-token-revoke", "post"),
 ]
 HUGE = [2**31, 2**63, 10**30]
 

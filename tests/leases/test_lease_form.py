@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import Membership
 from accounts.quota import refresh_quota
 from leases import catalog, phones, services

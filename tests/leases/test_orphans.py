@@ -18,7 +18,7 @@ from django.urls import reverse
 from accounts.models import ApiCall
 from leases import reconcile, services
 from leases.models import Lease, LeaseRequest
-from leases.rules import lease_chain, reconcile_hold
+from leases.timing import lease_chain, reconcile_hold
 from tests.conftest import test_database_url
 from tests.leases.test_cluster import wait_for
 
@@ -194,6 +194,6 @@ def test_the_gunicorn_timeout_outlasts_the_longest_lease_request(settings, lease
     chain, hold = lease_chain().total_seconds(), reconcile_hold().total_seconds()
     assert chain < int(conf["timeout"]) < hold, (chain, conf["timeout"], hold)
     assert chain < int(conf["graceful_timeout"]) < hold, (chain, conf["graceful_timeout"], hold)
-    assert conf["worker_class"] == "uvicorn.workers.UvicornWorker"
+    assert conf["worker_class"] == "zhima_site.gunicorn_conf.Worker"
     if lease_read == 25:
         assert conf["timeout"] == "90"

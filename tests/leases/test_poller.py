@@ -167,8 +167,8 @@ def test_two_pollers_side_by_side_poll_each_lease_once_per_interval(personas, it
 
 
 def test_a_poll_that_cannot_be_sent_is_recorded_as_not_sent(personas, items, sim, fast):
-    from accounts.clients import forget_clients
     from accounts.models import DeveloperAccount
+    from accounts.registry import forget_clients
 
     (one,) = lease(personas, items["1001"], "nokey")
     DeveloperAccount.objects.filter(pk=one.account_id).update(pkey_encrypted="gAAAAA-broken")

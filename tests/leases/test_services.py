@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import ApiCall, Membership
 from leases import services
 from leases.catalog import refresh_item
@@ -137,7 +137,7 @@ def test_a_failed_verification_before_a_lease_is_a_plain_failure(personas, items
 def test_the_lease_call_waits_out_a_late_answer_that_other_calls_give_up_on(
     personas, items, sim, settings
 ):
-    from accounts.clients import forget_clients
+    from accounts.registry import forget_clients
 
     settings.ZHIMA_LEASE_READ_TIMEOUT = 4
     forget_clients()
@@ -198,6 +198,29 @@ def test_a_failed_release_is_retried_not_lost(personas, items, sim):
     services.release_due(CallContext.for_task("test"))
     lease.refresh_from_db()
     assert lease.state == LeaseState.RELEASED and sim.leases() == []
+
+
+def test_release_one_releases_the_lease(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    services.release_one(personas["member"], lease)
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.RELEASED and sim.leases() == []
+
+
+def test_release_one_of_an_unconfirmed_release_is_pending(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    sim.config(error_rate=1.0, fault_endpoints="release")
+    with pytest.raises(services.ReleasePending):
+        services.release_one(personas["member"], lease)
+    lease.refresh_from_db()
+    assert lease.state == LeaseState.RELEASING
+
+
+def test_release_one_of_an_ended_lease_is_not_held(personas, items, sim):
+    lease = lease_one(personas["member"], items["1001"])
+    services.release_one(personas["member"], lease)
+    with pytest.raises(services.NotHeld):
+        services.release_one(personas["member"], lease)
 
 
 def test_blacklist_needs_an_operator_and_blocks(personas, items, sim):

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from leases import services
 from leases.models import (
     EndReason,
@@ -41,7 +41,7 @@ def codes_of(one):
 
 @pytest.mark.parametrize("item_id", ["1006", "1005", "1003", "1004"])
 def test_after_keep_waiting_the_repeated_sms_is_not_new(personas, items, sim, fast, item_id):
-    """Issue 11: receive A, keep waiting; the upstream keeps answering A — the lease stays
+    """Receive A, keep waiting; the upstream keeps answering A — the lease stays
     waiting; B arrives — it is stored once and its code shown."""
     one = lease(personas, items[item_id], "m" + item_id)
     sim.deliver(one.phone, "【美团】验证码 481209，5分钟内有效")

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.clients import CallRow, abandoned_after, reserve_calls
+from accounts.audit import CallRow, abandoned_after, reserve_calls
 from accounts.models import DeveloperAccount
 from leases import services
 from leases.models import Lease

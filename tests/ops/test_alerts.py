@@ -7,10 +7,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import Alert
 from accounts.quota import refresh_quota
-from accounts.upstream.client import UpstreamRefusal
+from accounts.upstream.errors import UpstreamRefusal
 from leases import services
 from leases.models import Lease
 from leases.poller import Poller

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -52,6 +53,11 @@ def test_start_is_quiet_and_ctrl_c_stops_everything_within_5_seconds(tmp_path):
     if not stamp.exists() or stamp.read_text().strip() != want or not shutil.which("setsid"):
         pytest.skip("needs an installed .venv (bash .ci/start once) and setsid")
     repo = checkout_copy(tmp_path / "repo")
+    earlier = repo / "var/log"  # left by an earlier start, readable by all
+    earlier.mkdir(parents=True)
+    (earlier / "worker.log").write_text("code 123456\n")
+    os.chmod(earlier / "worker.log", 0o644)
+    os.chmod(earlier, 0o755)  # noqa: S103 (the mode the start must narrow)
     port, sim_port = free_port(), free_port()
     keep = ("HOME", "PATH", "LANG", "ZHIMA_FIELD_KEYS")
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -83,6 +89,12 @@ def test_start_is_quiet_and_ctrl_c_stops_everything_within_5_seconds(tmp_path):
         assert "GET /healthz" not in out.read_text()  # request logs go to the file
         local = repo / ".env.local"
         assert local.stat().st_mode & 0o077 == 0 and "DJANGO_SECRET_KEY=" in local.read_text()
+        # The logs (the worker's hold live codes) are the owner's alone, like the database.
+        logs = repo / "var/log"
+        assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in logs.iterdir()}
+        assert {"web.log", "worker.log", "setup.log"} <= set(modes), modes
+        assert set(modes.values()) == {0o600}, modes
         cli = ["--account", "demo", "--pkey", "demo-pkey", "verify", "--json"]
         fresh = subprocess.run(
             [".venv/bin/python", "manage.py", "zhima", *cli],

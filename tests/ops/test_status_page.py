@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts import alerts
-from accounts.upstream.client import TransportError
+from accounts.upstream.errors import TransportError
 from leases import services
 from leases.models import PollerHeartbeat
 
@@ -12,7 +12,7 @@ from leases.models import PollerHeartbeat
 def test_managers_see_heartbeats_errors_and_alerts(client, personas, items, sim, account):
     services.lease_numbers(personas["member"], items["1001"], key="o" * 32)
     sim.config(error_rate=1.0)
-    from accounts.clients import client_for
+    from accounts.registry import client_for
 
     with pytest.raises(TransportError):  # the failure is what this test wants recorded
         client_for(account).release_all()

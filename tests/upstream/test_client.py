@@ -8,11 +8,16 @@ import pytest
 import requests
 import responses
 
-from accounts.upstream.client import (
+from accounts.upstream.client import ZhimaClient
+from accounts.upstream.errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    HttpStatusError,
+    NoAnswer,
+    NotLeased,
     TransportError,
     UnreadableResponse,
     UpstreamRefusal,
-    ZhimaClient,
 )
 
 
@@ -51,14 +56,6 @@ def test_it_runs_all_eight_endpoints(sim, zclient):
     assert more[0] not in numbers
 
 
-def test_it_groups_releases_per_item(sim, zclient):
-    a = zclient.get_numbers("1002", 2)
-    b = zclient.get_numbers("1001")
-    results = zclient.release_grouped([("1002", a[0]), ("1001", b[0]), ("1002", a[1])])
-    assert results == {"1002": "OK", "1001": "OK"}
-    assert sim.stats()["requests"]["release"] == 2
-
-
 @pytest.mark.parametrize(
     ("call", "msg"),
     [
@@ -78,6 +75,28 @@ def test_it_carries_the_upstream_refusal_verbatim(zclient, call, msg):
         call(zclient)
     assert msg in info.value.msg
     assert msg in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.release(["13800000000"], "1001"),
+        lambda c: c.block("1001", "13800000000"),
+        lambda c: c.get_sms("1001", "13800000000"),
+    ],
+    ids=["release", "block", "get_sms"],
+)
+def test_a_number_not_leased_is_a_typed_refusal(zclient, call):
+    with pytest.raises(NotLeased) as info:
+        call(zclient)
+    assert "号码未获取或已释放" in info.value.msg
+
+
+def test_a_specific_number_that_does_not_exist_is_a_plain_refusal(zclient):
+    """The lease call's refusal is not about a held number, whatever its words."""
+    with pytest.raises(UpstreamRefusal) as info:
+        zclient.get_numbers("1001", phone_no="19999999999")
+    assert not isinstance(info.value, NotLeased)
 
 
 def test_it_refuses_a_wrong_pkey_without_leaking_it(sim):
@@ -141,9 +160,10 @@ def test_a_read_timeout_is_an_ambiguous_transport_error_and_never_repeated(sim):
     c = sim.client(read_timeout=0.3)
     c.verify()
     sim.config(timeout_rate=1.0, timeout_seconds=1.0)
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(NoAnswer) as info:
         c.get_numbers("1001")
     assert info.value.ambiguous is True
+    assert info.value.seconds == 0.3
     time.sleep(0.8)
     stats = sim.stats()
     assert stats["requests"]["get_numbers"] == 1  # not repeated
@@ -198,7 +218,7 @@ def test_connection_refused_is_a_clear_transport_error():
         port = s.getsockname()[1]
     events = Recorder()
     c = ZhimaClient(f"http://127.0.0.1:{port}/zsmcode/", "demo", "demo-pkey", audit=events)
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(ConnectRefused) as info:
         c.verify()
     assert info.value.ambiguous is False
     assert "refused" in str(info.value)
@@ -208,7 +228,7 @@ def test_connection_refused_is_a_clear_transport_error():
 def test_http_500_is_a_transport_error(sim, zclient):
     zclient.verify()
     sim.config(error_rate=1.0)
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(HttpStatusError) as info:
         zclient.get_numbers("1001")
     assert info.value.http_status == 500
     assert sim.stats()["requests"]["get_numbers"] == 1
@@ -254,7 +274,7 @@ def test_a_dropped_connection_on_get_numbers_is_ambiguous():
     responses.get(base + "pkey/verification.php", body='{"valid":"Y","leftQuantity":"5"}')
     responses.get(base + "phoneNos/get.php", body=requests.ConnectionError("reset by peer"))
     c = ZhimaClient(base, "demo", "s3cret-pkey-value")
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(ConnectionDropped) as info:
         c.get_numbers("1001")
     assert info.value.ambiguous is True
     assert len([r for r in responses.calls if "get.php" in r.request.url]) == 1
@@ -282,3 +302,10 @@ def test_the_pkey_is_in_no_exception_log_or_audit_row(sim, caplog):
     assert errors and events
     assert secret not in text
     assert "another-secret-1" not in text
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_never_made():
+    c = ZhimaClient("http://zhima.invalid/zsmcode/", "demo", "demo-pkey")
+    with pytest.raises(ConnectRefused) as info:
+        c.verify()
+    assert info.value.ambiguous is False

@@ -17,7 +17,7 @@ SECRET = "whsec_test-secret-0123456789"
 
 def verify(secret: str, headers, body: bytes, tolerance: int = 300) -> bool:
     """What a receiver does: recompute the HMAC over "<timestamp>.<body>" and refuse a stale
-    timestamp. Written independently of ``leases.webhooks.sign``."""
+    timestamp. Written independently of ``leases.webhooks.delivery.sign``."""
     ts = headers.get("X-Zhima-Timestamp", "")
     sig = headers.get("X-Zhima-Signature", "")
     if not ts.isdigit() or abs(time.time() - int(ts)) > tolerance:
@@ -115,7 +115,7 @@ def fast(settings):
 
 @pytest.fixture
 def hook(account, receiver):
-    from leases.webhooks import add_webhook
+    from leases.webhooks.delivery import add_webhook
 
     h, _secret = add_webhook(account, receiver.url, [], SECRET)
     return h

@@ -14,9 +14,11 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from leases import services, webhooks
-from leases.models import Lease, WebhookDelivery
+from leases import services
+from leases.models import Lease
 from leases.tasks import ensure_schedules
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import WebhookDelivery
 from tests.conftest import test_database_url
 from tests.leases.test_cluster import wait_for
 
@@ -26,7 +28,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 def test_a_cluster_worker_delivers_and_retries(personas, items, receiver, hook):
     ensure_schedules()
-    assert Schedule.objects.get(name="zhima-webhooks").func == "leases.tasks.retry_webhooks"
+    assert (
+        Schedule.objects.get(name="zhima-webhooks").func == "leases.webhooks.tasks.retry_webhooks"
+    )
     receiver.statuses = [500]
     req = services.lease_numbers(personas["member"], items["1003"], key="wh-cluster")
     lease = Lease.objects.get(request=req)

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from leases.models import Webhook
+from leases.webhooks.models import Webhook
 
 from .conftest import SECRET
 

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from leases import services, webhooks
-from leases.models import Lease, LeaseState, Webhook, WebhookDelivery
+from leases import services, signals
+from leases.models import Lease, LeaseState
 from leases.poller import Poller
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import Webhook, WebhookDelivery
 
 from .conftest import SECRET, django_q_sync, verify
 
@@ -184,12 +186,13 @@ def test_nothing_is_announced_when_the_transaction_rolls_back(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        webhooks.emit(webhooks.LEASE_ENDED, one.pk)
+        signals.send_on_commit(signals.lease_ended, lease_id=one.pk, state=one.state)
         raise RuntimeError
     assert callbacks == [] and receiver.requests == []
     with django_capture_on_commit_callbacks(execute=True):
-        webhooks.emit(webhooks.LEASE_ENDED, one.pk)
-        webhooks.emit(webhooks.LEASE_ENDED, one.pk)  # announced twice: delivered once
+        signals.send_on_commit(signals.lease_ended, lease_id=one.pk, state="released")
+        # announced twice: delivered once
+        signals.send_on_commit(signals.lease_ended, lease_id=one.pk, state="released")
     assert len(receiver.requests) == 1
 
 

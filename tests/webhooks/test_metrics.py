@@ -3,8 +3,8 @@
 
 from django.utils import timezone
 
-from leases import webhooks
-from leases.models import WebhookDelivery
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import WebhookDelivery
 from tests.ops.test_health import _samples
 
 

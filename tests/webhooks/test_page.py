@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leases.models import Webhook, WebhookAttempt, WebhookDelivery
+from leases.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .conftest import SECRET
 
@@ -70,8 +70,9 @@ def test_a_given_secret_is_never_shown_and_bad_input_is_a_form_error(as_, accoun
     assert Webhook.objects.count() == 1
 
 
-def test_the_log_shows_each_attempt_and_managers_pause_resend_and_remove(as_, account, personas):
-    c = as_("owner")
+@pytest.fixture
+def logged(account):
+    """A webhook (its URL with a password) and a failed delivery with two attempts."""
     hook = Webhook(
         account=account, url="https://u:topsecret@hooks.example/x", events=["lease.ended"]
     )
@@ -88,30 +89,50 @@ def test_the_log_shows_each_attempt_and_managers_pause_resend_and_remove(as_, ac
     )
     WebhookAttempt.objects.create(delivery=d, status_code=500, error="boom", at=timezone.now())
     WebhookAttempt.objects.create(delivery=d, status_code=None, error="ConnectTimeout")
-    html = c.get(page(account)).content.decode()
+    return hook, d
+
+
+def test_the_log_shows_each_attempt_and_no_secret(as_, account, logged):
+    html = as_("owner").get(page(account)).content.decode()
     assert "evt_abc123" in html and "HTTP 500" in html and "ConnectTimeout" in html
     assert "topsecret" not in html and SECRET not in html and "u:***@hooks.example" in html
 
-    # Others cannot act on it; the wrong method and a bad id are refused.
-    for who, status in (("viewer", 403), ("outsider", 404)):
-        x = as_(who)
-        for name in ("leases-webhook-toggle", "leases-webhook-remove"):
-            assert x.post(reverse(name, args=[hook.pk])).status_code == status
-        assert x.post(reverse("leases-webhook-redeliver", args=[d.pk])).status_code == status
+
+@pytest.mark.parametrize(("who", "status"), [("viewer", 403), ("outsider", 404)])
+def test_others_cannot_act_on_a_webhook(as_, logged, who, status):
+    hook, d = logged
+    x = as_(who)
+    for name in ("leases-webhook-toggle", "leases-webhook-remove"):
+        assert x.post(reverse(name, args=[hook.pk])).status_code == status
+    assert x.post(reverse("leases-webhook-redeliver", args=[d.pk])).status_code == status
+    assert Webhook.objects.get(pk=hook.pk).active
+
+
+def test_the_wrong_method_and_a_bad_id_are_refused(as_, logged):
+    hook, _d = logged
     c = as_("owner")
     assert c.get(reverse("leases-webhook-remove", args=[hook.pk])).status_code == 405
-    assert (
-        c.post(reverse("leases-webhook-remove", args=[1]).replace("/1/", "/nope/")).status_code
-        == 404
-    )
+    bad = reverse("leases-webhook-remove", args=[1]).replace("/1/", "/nope/")
+    assert c.post(bad).status_code == 404
     assert Webhook.objects.filter(pk=hook.pk).exists()
 
-    assert c.post(reverse("leases-webhook-toggle", args=[hook.pk])).status_code == 302
+
+def test_a_manager_pauses_a_webhook(as_, logged):
+    hook, _d = logged
+    assert as_("owner").post(reverse("leases-webhook-toggle", args=[hook.pk])).status_code == 302
     assert not Webhook.objects.get(pk=hook.pk).active
-    c.post(reverse("leases-webhook-redeliver", args=[d.pk]))
+
+
+def test_a_manager_sends_a_failed_delivery_again(as_, logged):
+    _hook, d = logged
+    as_("owner").post(reverse("leases-webhook-redeliver", args=[d.pk]))
     d.refresh_from_db()
     assert d.state == "pending" and d.attempts == 0
-    assert c.post(reverse("leases-webhook-remove", args=[hook.pk])).status_code == 302
+
+
+def test_a_manager_removes_a_webhook(as_, logged):
+    hook, _d = logged
+    assert as_("owner").post(reverse("leases-webhook-remove", args=[hook.pk])).status_code == 302
     assert not Webhook.objects.filter(pk=hook.pk).exists()
 
 

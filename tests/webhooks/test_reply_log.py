@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from leases import webhooks
-from leases.models import WebhookAttempt, WebhookDelivery
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import WebhookAttempt, WebhookDelivery
 
 # A page an internal service would serve: markup, a terminal escape, a bidi override and more
 # than any log line should hold.

@@ -10,8 +10,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from leases import services, webhooks
-from leases.models import Lease, Webhook, WebhookDelivery
+from leases import services
+from leases.models import Lease
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.models import Webhook, WebhookDelivery
 
 from .conftest import SECRET
 
@@ -92,7 +94,7 @@ def test_a_name_that_resolves_elsewhere_at_connection_time_is_refused_there(
 ):
     """DNS rebinding: the name looked public when checked, and the connection went to
     loopback. The connection checks its peer before sending a byte."""
-    from leases import webhook_guard
+    from leases.webhooks import guard as webhook_guard
 
     with django_capture_on_commit_callbacks(execute=True):
         req = services.lease_numbers(personas["member"], items["1003"], key="rebind")

@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from leases import webhooks
-from leases.models import Webhook
-from leases.webhook_guard import allowed, refused_address
+from leases.webhooks import delivery as webhooks
+from leases.webhooks.guard import allowed, refused_address
+from leases.webhooks.models import Webhook
 
 from .conftest import SECRET
 

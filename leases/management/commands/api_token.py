@@ -44,11 +44,8 @@ class Command(BaseCommand):
         if verb == "create":
             self._create(user, opts)
         elif verb == "list":
-            for t in ApiToken.objects.filter(user=user):
-                state = "active" if t.usable else "revoked/expired"
-                used = t.last_used_at.isoformat() if t.last_used_at else "never"
-                name = visible(t.name)
-                self.stdout.write(f"{name}\t{t.prefix}…\t{state}\tlast used {used}")
+            for t in ApiToken.objects.filter(user=user).prefetch_related("accounts"):
+                self.stdout.write("\t".join(_describe(t)))
         else:
             self._revoke(user, opts["name"] or opts["prefix"])
 
@@ -91,3 +88,22 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: {user.username} is a member of no developer account yet.")
         self.stdout.write(f"Created API token {visible(token.name)!r} for {user.username}.")
         self.stdout.write(raw)
+
+
+def _describe(t: ApiToken) -> list[str]:
+    """One token's line: name, prefix, state, access, expiry, account limits, last use."""
+    state = "revoked" if t.revoked_at else ("active" if t.usable else "expired")
+    limits = sorted(visible(a.name) for a in t.accounts.all())
+    if limits:
+        reach = f"accounts {', '.join(limits)}"
+    else:
+        reach = "no accounts left (deleted)" if t.limited else "all accounts"
+    return [
+        visible(t.name),
+        f"{t.prefix}…",
+        state,
+        "read-only" if t.read_only else "read-write",
+        f"expires {t.expires_at.isoformat()}" if t.expires_at else "no expiry",
+        reach,
+        f"last used {t.last_used_at.isoformat() if t.last_used_at else 'never'}",
+    ]

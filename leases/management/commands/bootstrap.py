@@ -9,10 +9,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.clients import CallContext
+from accounts.audit import CallContext
 from accounts.models import DeveloperAccount, Membership, Role
 from accounts.quota import refresh_quota
-from accounts.upstream.client import UpstreamError
+from accounts.upstream.errors import UpstreamError
 from leases import catalog
 from leases.errors import ServiceError
 from leases.tasks import ensure_schedules

@@ -18,12 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.bidi import json_visible, visible
 from accounts.upstream import wire
-from accounts.upstream.client import (
+from accounts.upstream.client import ZhimaClient
+from accounts.upstream.errors import (
     TransportError,
     UnreadableResponse,
     UpstreamError,
     UpstreamRefusal,
-    ZhimaClient,
 )
 from leases.cli import Console, ConsoleRefusal, make_actor
 

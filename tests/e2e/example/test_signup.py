@@ -1,7 +1,7 @@
 """An example of a QA engineer's test: a sign-up form with SMS verification, driven through
 Playwright with a real-shaped code from the console (pytest-zhima's ``zhima_number``).
 
-    pip install ./tests/pytest-zhima pytest-playwright
+    pip install ./kits/pytest-zhima pytest-playwright
     export ZHIMA_API_URL=… ZHIMA_API_TOKEN=… ZHIMA_ITEM=1001
     pytest tests/e2e/example
 

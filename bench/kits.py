@@ -1,0 +1,291 @@
+"""The test kits' cost per test, and a Playwright Test suite's wall time against its code waits.
+
+    .venv/bin/python bench/kits.py [--tests 40] [--workers 8] [--pw-workers 4]
+
+A console (uvicorn, the poller in a qcluster) on a fresh database and a simulator process are
+started here. Three runs:
+
+1. pytest-zhima (pip-installed with pytest-xdist): ``--tests`` tests under ``-n --workers``.
+   Each test sends its SMS through ``/_sim/sms`` and waits, outside the measurement, until the
+   console stored it; the kit's overhead per test is then the fixture's setup (the lease) + its
+   teardown (the release) + one ``wait_code()`` call (which finds the code at once).
+2. playwright-zhima, the same suite under ``--workers`` workers: each test's duration (fixtures
+   included) less the time its body spent on the SMS and on waiting for it to be stored.
+3. playwright-zhima, ``--tests`` tests under ``--pw-workers`` workers, the simulator texting a
+   code 2 to 6 s after each lease and the poller at its 5 s cadence: the suite's wall time
+   (``npx playwright test``, start to exit) ÷ the longest worker's summed ``waitCode()`` time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from common import ROOT, free_port, fresh_database, machine, setup_django, start_simulator
+
+sys.path.insert(0, str(ROOT))
+from tests.kit.node import KIT, ensure_built, kit_env
+from tests.kit.pipkit import install_kit
+
+PY_SUITE = """
+import json, os, time
+import pytest, requests
+
+SIM, OUT = os.environ["ZHIMA_SIM_URL"], os.environ["BENCH_OUT"]
+
+
+@pytest.mark.parametrize("n", range(int(os.environ["BENCH_TESTS"])))
+def test_code(zhima_number, zhima_api, n):
+    requests.post(SIM + "/_sim/sms", timeout=5,
+                  data={"phoneNo": zhima_number.phone, "text": f"Your code is {n:06d}."})
+    while not zhima_api.json("GET", f"/leases/{zhima_number.id}")["messages"]:
+        time.sleep(0.05)
+    started = time.perf_counter()
+    assert zhima_number.wait_code(timeout=30) == f"{n:06d}"
+    with open(OUT, "a") as f:
+        row = {"id": f"test_code[{n}]", "wait": time.perf_counter() - started}
+        f.write(json.dumps(row) + "\\n")
+"""
+
+PY_CONFTEST = """
+import json, os
+
+
+def pytest_runtest_logreport(report):
+    if report.when in ("setup", "teardown"):
+        name = report.nodeid.split("::")[-1]
+        with open(os.environ["BENCH_OUT"], "a") as f:
+            f.write(json.dumps({"id": name, report.when: report.duration}) + "\\n")
+"""
+
+PW_CONFIG = """
+import { defineConfig } from '@playwright/test';
+export default defineConfig({
+  testDir: '.',
+  fullyParallel: true,
+  reporter: [['json', { outputFile: process.env.BENCH_REPORT! }]],
+});
+"""
+
+PW_OVERHEAD = """
+import { appendFileSync } from 'node:fs';
+import { test } from 'playwright-zhima';
+const SIM = process.env.ZHIMA_SIM_URL!;
+for (let n = 0; n < Number(process.env.BENCH_TESTS); n++) {
+  test(`code ${n}`, async ({ zhimaNumber }) => {
+    const started = performance.now();
+    await fetch(`${SIM}/_sim/sms`, { method: 'POST', body: new URLSearchParams(
+      { phoneNo: zhimaNumber.phone, text: `Your code is ${String(n).padStart(6, '0')}.` }) });
+    while (!(await zhimaNumber.client.getLease(zhimaNumber.id)).messages.length) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const other = performance.now() - started;
+    await zhimaNumber.waitCode({ timeout: 30_000 });
+    appendFileSync(process.env.BENCH_OUT!, JSON.stringify({ title: `code ${n}`, other }) + '\\n');
+  });
+}
+"""
+
+PW_WALL = """
+import { appendFileSync } from 'node:fs';
+import { test } from 'playwright-zhima';
+for (let n = 0; n < Number(process.env.BENCH_TESTS); n++) {
+  test(`code ${n}`, async ({ zhimaNumber }, testInfo) => {
+    const started = performance.now();
+    await zhimaNumber.waitCode({ timeout: 60_000 });
+    const wait = (performance.now() - started) / 1000;
+    appendFileSync(process.env.BENCH_OUT!,
+      JSON.stringify({ worker: testInfo.parallelIndex, wait }) + '\\n');
+  });
+}
+"""
+
+
+def console(db_url: str, sim_base: str):
+    """Accounts, items and a token in the database, then the web and the poller."""
+    from django.contrib.auth import get_user_model
+    from django_q.tasks import async_task
+
+    from accounts import tokens
+    from accounts.audit import CallContext
+    from accounts.models import DeveloperAccount, Membership, Role
+    from leases.catalog import refresh_item
+    from leases.tasks import ensure_schedules
+
+    acc = DeveloperAccount(name="Sandbox", upstream_account="demo", base_url=sim_base)
+    acc.sandbox = True
+    acc.set_pkey("demo-pkey")
+    acc.save()
+    user = get_user_model().objects.create_user("qa", "qa@example.com", "pw-qa")
+    Membership.objects.create(user=user, account=acc, role=Role.OPERATOR)
+    for item in ("1001", "1005"):
+        refresh_item(acc, item, CallContext.for_task("bench"))
+    _row, token = tokens.issue(user, "bench")
+    ensure_schedules()
+    async_task("leases.tasks.run_poller", 0)
+    env = {**os.environ, "DATABASE_URL": db_url, "LOG_LEVEL": "WARNING"}
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "zhima_site.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_WORKERS": "2"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return url, token, [web, cluster]
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def bench_pytest(work: Path, env: dict, tests: int, workers: int) -> None:
+    site = install_kit(work, "pytest-xdist", "execnet")
+    suite = work / "suite"
+    suite.mkdir()
+    (suite / "test_bench.py").write_text(PY_SUITE)
+    (suite / "conftest.py").write_text(PY_CONFTEST)
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    out = work / "py.jsonl"
+    run_env = {**kit_env(**env), "PYTHONPATH": str(site), "BENCH_OUT": str(out)}
+    run_env["BENCH_TESTS"] = str(tests)
+    started = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider",
+         "-p", "no:django", "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+         "-p", "no:anyio", "-p", "no:playwright"],
+        cwd=suite, env=run_env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    if r.returncode:
+        sys.exit(r.stdout + r.stderr)
+    per: dict[str, dict] = {}
+    for row in lines(out):
+        per.setdefault(row.pop("id"), {}).update(row)
+    setup = [p["setup"] for p in per.values()]
+    teardown = [p["teardown"] for p in per.values()]
+    wait = [p["wait"] for p in per.values()]
+    total = [p["setup"] + p["teardown"] + p["wait"] for p in per.values()]
+    print(
+        f"pytest-zhima, {len(per)} tests, -n {workers}: kit overhead per test "
+        f"{statistics.mean(total) * 1000:.0f} ms average, "
+        f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
+        f"(lease {statistics.mean(setup) * 1000:.0f} + release "
+        f"{statistics.mean(teardown) * 1000:.0f} + wait call {statistics.mean(wait) * 1000:.0f}"
+        f" ms); suite {wall:.1f} s"
+    )
+
+
+def playwright(project: Path, spec: str, env: dict, tests: int, workers: int):
+    for old in project.glob("*.spec.ts"):
+        old.unlink()
+    (project / "bench.spec.ts").write_text(spec)
+    out, report = project / "out.jsonl", project / "report.json"
+    out.unlink(missing_ok=True)
+    run_env = kit_env(**env, BENCH_OUT=str(out), BENCH_REPORT=str(report),
+                      BENCH_TESTS=str(tests))  # fmt: skip
+    started = time.monotonic()
+    r = subprocess.run(
+        ["npx", "playwright", "test", "--workers", str(workers)],
+        cwd=project, env=run_env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    if r.returncode:
+        sys.exit(r.stdout + r.stderr)
+    return wall, json.loads(report.read_text()), lines(out)
+
+
+def bench_playwright_overhead(project: Path, env: dict, tests: int, workers: int) -> None:
+    wall, report, rows = playwright(project, PW_OVERHEAD, env, tests, workers)
+    other = {row["title"]: row["other"] for row in rows}
+    durations = {
+        spec["title"]: spec["tests"][0]["results"][0]["duration"]
+        for suite in report["suites"]
+        for spec in suite["specs"]
+    }
+    total = [(durations[t] - other[t]) / 1000 for t in durations]
+    print(
+        f"playwright-zhima, {len(total)} tests, {workers} workers: kit overhead per test "
+        f"{statistics.mean(total) * 1000:.0f} ms average, "
+        f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
+        f"(test duration with its fixtures, less the SMS and the wait for it to be stored); "
+        f"suite {wall:.1f} s"
+    )
+
+
+def bench_playwright_wall(project: Path, env: dict, sim_root: str, tests: int, workers: int):
+    requests.post(sim_root + "_sim/config", timeout=5, json={
+        "auto_sms": True, "sms_delay_min": 2, "sms_delay_max": 6,
+        "sms_lost_rate": 0, "sms_timeout_rate": 0,
+    })  # fmt: skip
+    wall, report, rows = playwright(project, PW_WALL, env, tests, workers)
+    sums: dict[int, float] = {}
+    for row in rows:
+        sums[row["worker"]] = sums.get(row["worker"], 0.0) + row["wait"]
+    longest = max(sums.values())
+    print(
+        f"playwright-zhima, {len(rows)} tests, {workers} workers, codes 2-6 s after the lease, "
+        f"poller every 5 s: suite {wall:.1f} s (npx start to exit; the runner's own "
+        f"{report['stats']['duration'] / 1000:.1f} s) ÷ longest worker's summed code waits "
+        f"{longest:.1f} s = {wall / longest:.2f} (runner's: "
+        f"{report['stats']['duration'] / 1000 / longest:.2f})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--pw-workers", type=int, default=4)
+    args = parser.parse_args()
+    print(machine())
+    db_url = fresh_database("bench_kits")
+    setup_django(db_url, ZHIMA_API_LEASES_PER_MINUTE=0, DJANGO_SECRET_KEY="bench-only-" + "x" * 50)
+    sim, sim_base = start_simulator(auto_sms="false")
+    sim_root = sim_base.removesuffix("zsmcode/")
+    url, token, procs = console(db_url, sim_base)
+    timings = ensure_built()
+    print("npm: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    env = {
+        "ZHIMA_API_URL": url,
+        "ZHIMA_API_TOKEN": token,
+        "ZHIMA_ITEM": "1001",
+        "ZHIMA_SIM_URL": sim_root,
+        "ZHIMA_RUN_ID": f"bench-{os.getpid()}",
+    }
+    project = KIT / ".bench"
+    project.mkdir(exist_ok=True)
+    (project / "playwright.config.ts").write_text(PW_CONFIG)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_pytest(Path(tmp), env, args.tests, args.workers)
+        bench_playwright_overhead(project, env, args.tests, args.workers)
+        bench_playwright_wall(project, env, sim_root, args.tests, args.pw_workers)
+        held = requests.get(sim_root + "_sim/leases", timeout=5).json()
+        print(f"numbers still held upstream after the runs: {len(held)}")
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+        sim.kill()
+
+
+if __name__ == "__main__":
+    main()
