@@ -145,7 +145,10 @@ class LeaseForm(forms.Form):
 
 class SendForm(forms.Form):
     text = forms.CharField(
-        label=_("SMS text"), max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("SMS text"),
+        max_length=500,
+        # Kept as it is across the lease page's live updates: what is being typed stays.
+        widget=forms.Textarea(attrs={"rows": 2, "hx-preserve": "true"}),
     )
     # One key per rendered form: a double submit sends once (``services.send_sms``).
     key = forms.CharField(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from accounts.audit import CallContext
 from django.core.management import call_command
 
+from accounts.audit import CallContext
 from leases import catalog
 from leases.errors import ServiceError
 from leases.models import Item
