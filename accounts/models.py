@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from django.conf import settings
@@ -103,6 +104,13 @@ class AppendOnlyQuerySet(models.QuerySet):
             q |= models.Q(lease_request_id=request_id, endpoint="get_numbers")
         return self.filter(q)
 
+    def about_number(self, phone: str):
+        """The calls about ``phone``: those about it alone (an indexed match) and the batch
+        calls (a lease or release of several numbers) that name it among others."""
+        among = rf"(^|,){re.escape(phone)}(,|$)"
+        batch = models.Q(endpoint__in=("get_numbers", "release"), phone__regex=among)
+        return self.filter(models.Q(phone=phone) | batch)
+
     def update(self, **kwargs):
         raise TypeError("the audit log is append-only")
 
@@ -161,7 +169,8 @@ class ApiCall(models.Model):
     raw_body = models.TextField(blank=True)
     lease_id = models.BigIntegerField(null=True, blank=True)
     lease_request_id = models.BigIntegerField(null=True, blank=True)  # the lease form's submission
-    phone = models.CharField(max_length=32, blank=True)
+    # One number, or the numbers of a batch (lease, release) comma-separated.
+    phone = models.CharField(max_length=2000, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 

@@ -36,9 +36,11 @@ def filtered_calls(request: AuthenticatedHttpRequest):
     qs = ApiCall.objects.filter(account__in=accounts)
     if form.is_valid():
         d = form.cleaned_data
-        for field in ("account", "endpoint", "outcome", "actor", "phone"):
+        for field in ("account", "endpoint", "outcome", "actor"):
             if d[field]:
                 qs = qs.filter(**{field: d[field]})
+        if d["phone"]:
+            qs = qs.about_number(d["phone"].strip())
         if d["lease"]:
             qs = qs.of_lease(d["lease"], d["request"])
         if d["token"]:  # the actor of a call made through a token is "member · token"

@@ -25,6 +25,12 @@ def endpoint_label(name: str) -> str:
 
 
 @register.filter
+def join_numbers(phones: str) -> str:
+    """A batch call's numbers ("a,b,c") as "a, b, c", which wraps."""
+    return ", ".join(n for n in phones.split(",") if n)
+
+
+@register.filter
 def actor_label(actor: str) -> str:
     if actor.startswith("task:"):
         return gettext("automatically (%(task)s)") % {"task": actor.removeprefix("task:")}
