@@ -75,11 +75,14 @@ class CallRow:
     id: int | None = None  # the pending row this completes
 
 
+PHONES_MAX = 2000
+
+
 def audit_row(account_id: int, event: AuditEvent) -> CallRow:
     ctx = event.context if isinstance(event.context, CallContext) else CallContext("unknown")
-    # The number the call concerns; for a lease, the first number it leased (the raw body
-    # keeps them all).
-    phone = (ctx.phone or event.params.get("phoneNo", "") or ",".join(event.phones))[:32]
+    # The numbers the call concerns, whole: one, or all that a batch leased or released
+    # (comma-separated; ``ApiCall.objects.about_number`` finds a call by any of them).
+    phone = (ctx.phone or event.params.get("phoneNo", "") or ",".join(event.phones))[:PHONES_MAX]
     return CallRow(
         timezone.now(),
         account_id,

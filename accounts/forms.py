@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from .bidi import visible
 from .models import ENDPOINT_LABELS, DeveloperAccount, Membership, Outcome, Role
 
 # Dates a filter may name: a day at the calendar's ends, turned into the time range of that
@@ -32,6 +33,17 @@ class FilterDateField(forms.DateField):
 class DateRangeMixin(forms.Form):
     since = FilterDateField(label=_("From"), required=False)
     until = FilterDateField(label=_("To"), required=False)
+
+    def clean(self):
+        cleaned = super().clean() or self.cleaned_data
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error(
+                "until",
+                _("The To date (%(to)s) is before the From date (%(from)s): no day is in between.")
+                % {"to": until, "from": since},
+            )
+        return cleaned
 
     def errors_text(self) -> str:
         """The errors in one plain line (a CSV export answers 400 with it)."""
@@ -61,7 +73,40 @@ class AccountFilter(DateRangeMixin, AccountScopedForm):
     )
 
 
-class AuditFilter(AccountFilter):
+class TokenFilterMixin(forms.Form):
+    """A filter by one API token: "member · name", a prefix (zk_…) or a name that only one
+    member's token bears, among the tokens of the members of the user's accounts."""
+
+    token = forms.CharField(
+        label=_("API token"),
+        required=False,
+        max_length=240,
+        help_text=_("A name, member · name, or a prefix (zk_…)"),
+    )
+    accounts: QuerySet[DeveloperAccount]
+
+    def clean_token(self):
+        from .models import ApiToken
+        from .tokens import among
+
+        which = self.cleaned_data["token"].strip()
+        if not which:
+            return None
+        members = Membership.objects.filter(account__in=self.accounts).values("user")
+        found = among(ApiToken.objects.filter(user__in=members), which)
+        if not found:
+            raise forms.ValidationError(_("No API token %(t)s.") % {"t": visible(which)})
+        if len(found) > 1:
+            names = ", ".join(sorted(visible(f"{t.user.username} · {t.name}") for t in found))
+            raise forms.ValidationError(
+                _("Several tokens fit %(t)s: %(names)s. Write member · name, or the prefix.")
+                % {"t": visible(which), "names": names}
+            )
+        return found[0]
+
+
+class AuditFilter(TokenFilterMixin, AccountFilter):
+    field_order = ["since", "until", "account", "endpoint", "outcome", "actor", "token"]
     endpoint = forms.ChoiceField(
         label=_("Endpoint"), required=False, choices=[("", _("all")), *ENDPOINT_LABELS.items()]
     )
@@ -69,8 +114,10 @@ class AuditFilter(AccountFilter):
         label=_("Outcome"), required=False, choices=[("", _("all")), *Outcome.choices]
     )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
-    token = forms.CharField(label=_("API token"), required=False, max_length=80)
     phone = forms.CharField(label=_("Number"), required=False, max_length=32)
+    # The calls of one lease (its page links here with both).
+    lease = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    request = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
 class MembershipForm(forms.ModelForm):
@@ -185,6 +232,13 @@ class TokenForm(forms.Form):
         if not value:
             raise forms.ValidationError(_("A name is required."))
         return value
+
+    @staticmethod
+    def name_taken(name: str) -> str:
+        return _(
+            "You already have a token named %(n)s (revoked tokens keep their names): "
+            "choose another name, e.g. %(n)s-2."
+        ) % {"n": visible(name)}
 
     def clean_expires(self):
         from django.utils import timezone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from django.conf import settings
@@ -95,6 +96,21 @@ class Membership(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
+    def of_lease(self, lease_id: int, request_id: int | None = None):
+        """The calls about one lease: those that name it, and the lease call of its request
+        (made before the lease existed, so it names the request instead)."""
+        q = models.Q(lease_id=lease_id)
+        if request_id is not None:
+            q |= models.Q(lease_request_id=request_id, endpoint="get_numbers")
+        return self.filter(q)
+
+    def about_number(self, phone: str):
+        """The calls about ``phone``: those about it alone (an indexed match) and the batch
+        calls (a lease or release of several numbers) that name it among others."""
+        among = rf"(^|,){re.escape(phone)}(,|$)"
+        batch = models.Q(endpoint__in=("get_numbers", "release"), phone__regex=among)
+        return self.filter(models.Q(phone=phone) | batch)
+
     def update(self, **kwargs):
         raise TypeError("the audit log is append-only")
 
@@ -153,7 +169,8 @@ class ApiCall(models.Model):
     raw_body = models.TextField(blank=True)
     lease_id = models.BigIntegerField(null=True, blank=True)
     lease_request_id = models.BigIntegerField(null=True, blank=True)  # the lease form's submission
-    phone = models.CharField(max_length=32, blank=True)
+    # One number, or the numbers of a batch (lease, release) comma-separated.
+    phone = models.CharField(max_length=2000, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -306,6 +323,11 @@ class ApiToken(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
+        # A name means one token of the member, for good: revoking by name, the audit actor
+        # "member · name" and the filters by token never take in a second one.
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="apitoken_one_name_per_member")
+        ]
 
     def __str__(self) -> str:
         return visible(f"{self.name} ({self.prefix}…)")

@@ -12,7 +12,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import ApiToken
@@ -23,6 +24,10 @@ PREFIX = "zk_"
 TOUCH_EVERY = timedelta(seconds=30)
 
 
+class NameTaken(ValueError):
+    """The member already has a token of that name (revoked ones keep theirs)."""
+
+
 def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -30,21 +35,62 @@ def digest(raw: str) -> str:
 def issue(
     user, name: str, *, expires_at=None, read_only=False, accounts=()
 ) -> tuple[ApiToken, str]:
-    """A new token for ``user``; returns the row and the token in clear (never stored)."""
+    """A new token for ``user``; returns the row and the token in clear (never stored).
+
+    A member's token names are unique, revoked tokens included, so that a name (and the audit
+    actor "member · name") always means one token; a taken name raises ``NameTaken``."""
     raw = PREFIX + secrets.token_urlsafe(32)
-    with transaction.atomic():
-        token = ApiToken.objects.create(
-            user=user,
-            name=name.strip()[:80],
-            digest=digest(raw),
-            prefix=raw[: len(PREFIX) + 6],
-            expires_at=expires_at,
-            read_only=read_only,
-            limited=bool(accounts),
-        )
-        if accounts:
-            token.accounts.set(accounts)
+    name = name.strip()[:80]
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                user=user,
+                name=name,
+                digest=digest(raw),
+                prefix=raw[: len(PREFIX) + 6],
+                expires_at=expires_at,
+                read_only=read_only,
+                limited=bool(accounts),
+            )
+            if accounts:
+                token.accounts.set(accounts)
+    except IntegrityError:
+        if ApiToken.objects.filter(user=user, name=name).exists():
+            raise NameTaken(name) from None
+        raise
     return token, raw
+
+
+def one_of(user, which: str) -> ApiToken | None:
+    """The member's one token named ``which``, or whose prefix it is (``zk_AbC123`` or with
+    its trailing ``…``); None when there is none or the prefix fits several."""
+    which = which.strip().rstrip("…")
+    mine = ApiToken.objects.filter(user=user)
+    found = mine.filter(name=which).first()
+    if found is None and which.startswith(PREFIX) and len(which) > len(PREFIX):
+        fits = list(mine.filter(prefix__startswith=which)[:2])
+        found = fits[0] if len(fits) == 1 else None
+    return found
+
+
+def revoke(token: ApiToken) -> bool:
+    """Revoke one token; False when it already was."""
+    done = ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+    return bool(done)
+
+
+def among(tokens: QuerySet[ApiToken], which: str) -> list[ApiToken]:
+    """The tokens of ``tokens`` that ``which`` names: "member · name", a prefix, or a name
+    (several members may each have a token of one name: the caller asks which one)."""
+    which = which.strip().rstrip("…")
+    member, sep, name = which.partition(" · ")
+    if sep:
+        q = Q(user__username=member.strip(), name=name.strip())
+    elif which.startswith(PREFIX) and len(which) > len(PREFIX):
+        q = Q(prefix__startswith=which) | Q(name=which)
+    else:
+        q = Q(name=which)
+    return list(tokens.filter(q).select_related("user").distinct()[:10])
 
 
 def authenticate(raw: str):
@@ -85,5 +131,10 @@ def _member(token: ApiToken):
 def actor_name(user) -> str:
     """The audit log's actor: the member, and the token it acted through."""
     token = getattr(user, "api_token", None)
-    name = user.get_username()
-    return f"{name} · {token.name}"[:150] if token is not None else name
+    return token_actor(user, token) if token is not None else user.get_username()
+
+
+def token_actor(user, token: ApiToken) -> str:
+    """The actor of the calls made through ``token``: "member · name", one token only (a
+    member's token names are unique)."""
+    return f"{user.get_username()} · {token.name}"[:150]

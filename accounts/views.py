@@ -36,11 +36,15 @@ def filtered_calls(request: AuthenticatedHttpRequest):
     qs = ApiCall.objects.filter(account__in=accounts)
     if form.is_valid():
         d = form.cleaned_data
-        for field in ("account", "endpoint", "outcome", "actor", "phone"):
+        for field in ("account", "endpoint", "outcome", "actor"):
             if d[field]:
                 qs = qs.filter(**{field: d[field]})
+        if d["phone"]:
+            qs = qs.about_number(d["phone"].strip())
+        if d["lease"]:
+            qs = qs.of_lease(d["lease"], d["request"])
         if d["token"]:  # the actor of a call made through a token is "member · token"
-            qs = qs.filter(actor__endswith=f" · {d['token']}")
+            qs = qs.filter(actor=tokens.token_actor(d["token"].user, d["token"]))
         tz = timezone.get_current_timezone()
         if d["since"]:
             qs = qs.filter(created_at__gte=datetime.combine(d["since"], time.min, tzinfo=tz))
@@ -227,15 +231,20 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
         if d["expires"]:
             tz = timezone.get_current_timezone()
             expires = datetime.combine(d["expires"], time.min, tzinfo=tz)
-        token, raw = tokens.issue(
-            request.user,
-            d["name"],
-            expires_at=expires,
-            read_only=d["read_only"],
-            accounts=list(d["accounts"]),
-        )
-        created = {"token": token, "raw": raw}
-        form = TokenForm(accounts=accounts)
+        try:
+            token, raw = tokens.issue(
+                request.user,
+                d["name"],
+                expires_at=expires,
+                read_only=d["read_only"],
+                accounts=list(d["accounts"]),
+            )
+        except tokens.NameTaken:
+            cache.delete(f"token-form:{request.user.pk}:{d['key']}")  # let a new name through
+            form.add_error("name", TokenForm.name_taken(d["name"]))
+        else:
+            created = {"token": token, "raw": raw}
+            form = TokenForm(accounts=accounts)
     rows = ApiToken.objects.filter(user=request.user).prefetch_related("accounts")
     return render(
         request,
@@ -249,12 +258,16 @@ def _first_use(request: AuthenticatedHttpRequest, form: TokenForm) -> bool:
     return cache.add(f"token-form:{request.user.pk}:{form.cleaned_data['key']}", 1, 24 * 3600)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """GET asks to confirm (a revoked token cannot be brought back); POST revokes."""
     token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:
         raise Http404("No such token")
-    if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+    if request.method == "GET":
+        if token.revoked_at is not None:
+            return redirect("accounts-tokens")
+        return render(request, "accounts/confirm_revoke.html", {"token": token})
+    if tokens.revoke(token):
         messages.success(request, _("Token %(n)s revoked.") % {"n": token.name})
     return redirect("accounts-tokens")

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class LeasesConfig(AppConfig):
     name = "leases"
-    verbose_name = "Leases"
+    verbose_name = pgettext_lazy("admin app", "Leases")
 
     def ready(self) -> None:
         from django_q.signals import post_spawn

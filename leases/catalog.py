@@ -26,19 +26,17 @@ def _raw_note(name: str, value: int | str | None) -> str:
 
 
 def refresh_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:
+    """Read an item's details into its row. An item the upstream refuses (one it does not know)
+    keeps a row it already had, marked with the refusal, and gets none otherwise."""
     try:
         d = client_for(account).item_details(item_id, context=ctx)
     except UpstreamRefusal as exc:
-        item, _created = Item.objects.update_or_create(
-            account=account,
-            item_id=item_id,
-            defaults={
-                "status": ItemStatus.PROBLEM,
-                "msg": exc.msg[:300],
-                "refreshed_at": timezone.now(),
-            },
+        changed = Item.objects.filter(account=account, item_id=item_id).update(
+            status=ItemStatus.PROBLEM, msg=exc.msg[:300], refreshed_at=timezone.now()
         )
-        return item
+        if not changed:
+            raise _refused(item_id, exc) from None
+        return Item.objects.get(account=account, item_id=item_id)
     except UpstreamError as exc:
         raise upstream_error(exc) from None
     return store_details(account, item_id, d)
@@ -62,22 +60,25 @@ def store_details(account: DeveloperAccount, item_id: str, d: wire.ItemDetails) 
     return item
 
 
-def add_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> Item:
-    """Add an item the upstream knows: its details are read first, and an item the upstream
-    refuses (one that does not exist) is an error that saves nothing. An item already listed
+def add_item(account: DeveloperAccount, item_id: str, ctx: CallContext) -> tuple[Item, bool]:
+    """Add an item the upstream knows; returns it and whether it is new. An item the upstream
+    refuses (one that does not exist) is an error that saves nothing; an item already listed
     is refreshed."""
-    if Item.objects.filter(account=account, item_id=item_id).exists():
-        return refresh_item(account, item_id, ctx)
+    existed = Item.objects.filter(account=account, item_id=item_id).exists()
     try:
-        client_for(account).item_details(item_id, context=ctx)
+        d = client_for(account).item_details(item_id, context=ctx)
     except UpstreamRefusal as exc:
-        raise ServiceError(
-            _("The upstream refused item %(i)s (%(m)s); nothing was added.")
-            % {"i": item_id, "m": exc.msg}
-        ) from None
+        raise _refused(item_id, exc) from None
     except UpstreamError as exc:
         raise upstream_error(exc) from None
-    return refresh_item(account, item_id, ctx)
+    return store_details(account, item_id, d), not existed
+
+
+def _refused(item_id: str, exc: UpstreamRefusal) -> ServiceError:
+    return ServiceError(
+        _("The upstream refused item %(i)s (%(m)s); nothing was added.")
+        % {"i": item_id, "m": exc.msg}
+    )
 
 
 def set_retired(item: Item, retired: bool) -> bool:

@@ -32,7 +32,7 @@ from accounts.upstream.errors import TransportError, UpstreamError, UpstreamRefu
 
 from . import services
 from .errors import AmbiguousLease, ServiceError
-from .models import ACTIVE_STATES, Item, Lease, LeaseRequest, Message
+from .models import ACTIVE_STATES, Item, Lease, LeaseRequest, Message, SendStatus
 
 
 class ConsoleRefusal(Exception):
@@ -226,9 +226,9 @@ class Console:
         with self.errors():
             answer = services.send_status(self.actor, lease)
         last = lease.messages.filter(direction=Message.Direction.SENT).last()
-        if last is None or last.status != "delivered":  # the upstream's answer, as a refusal
+        if last is None or last.status == SendStatus.UNCONFIRMED:  # the answer was an error
             raise UpstreamRefusal("send_status", answer)
-        return answer
+        return answer  # OK, or the upstream's "sending": a state, not a refusal
 
     def block(self, item_id: str, phone: str) -> str:
         lease = self.lease(item_id, phone)

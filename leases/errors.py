@@ -1,10 +1,11 @@
 """The errors the lease services raise; ``str()`` of each is shown to the user as is.
 
-An upstream failure is told apart by what the user can do about it: the upstream *refused*
-(its ``msg`` verbatim), it could not be *reached* or did not answer in time, or its answer was
-*unreadable*. For a lease the text also says what became of the money: a definite failure
-leased nothing; a request that may have reached the upstream may have leased and charged a
-number, which the console frees by itself (``leases.reconcile``) — it never repeats the call.
+An upstream failure is named by the kind that happened: the upstream *refused* (its ``msg``
+verbatim), answered with an *HTTP error*, could not be *reached*, did not answer in time
+(*timed out*), or its answer was *unreadable*. For a lease the text also says what became of
+the money: a definite failure leased nothing; a request that may have reached the upstream may
+have leased and charged a number, which the console frees by itself (``leases.reconcile``) —
+it never repeats the call.
 """
 
 from __future__ import annotations
@@ -62,8 +63,14 @@ class ReleasePending(ServiceError):
         )
 
 
-REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE = "refused", "unreachable", "timeout", "unreadable"
-KINDS = (REFUSED, UNREACHABLE, TIMEOUT, UNREADABLE)
+REFUSED, HTTP_ERROR, UNREACHABLE, TIMEOUT, UNREADABLE = (
+    "refused",
+    "http",
+    "unreachable",
+    "timeout",
+    "unreadable",
+)
+KINDS = (REFUSED, HTTP_ERROR, UNREACHABLE, TIMEOUT, UNREADABLE)
 
 _NOT_LEASED = gettext_noop("No number was leased and nothing was charged.")
 _AMBIGUOUS = gettext_noop(
@@ -84,7 +91,7 @@ def lease_may_have_happened(exc: UpstreamError) -> bool:
 
 def _transport_text(exc: TransportError) -> tuple[str, str]:
     if isinstance(exc, HttpStatusError):
-        return UNREACHABLE, _("The upstream answered with an error (HTTP %(status)s).") % {
+        return HTTP_ERROR, _("The upstream answered with an error (HTTP %(status)s).") % {
             "status": exc.http_status
         }
     if isinstance(exc, NoAnswer):
@@ -92,8 +99,10 @@ def _transport_text(exc: TransportError) -> tuple[str, str]:
             "s": f"{exc.seconds:g}"
         }
     if isinstance(exc, ConnectTimedOut):
-        reason = _("the connection timed out")
-    elif isinstance(exc, ConnectRefused):
+        return TIMEOUT, _("The upstream could not be reached: %(reason)s.") % {
+            "reason": _("the connection timed out")
+        }
+    if isinstance(exc, ConnectRefused):
         reason = _("the connection was refused")
     elif isinstance(exc, ConnectionDropped):
         reason = _("the connection broke before the answer")

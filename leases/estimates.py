@@ -82,12 +82,6 @@ def estimated_quota(account: DeveloperAccount) -> Decimal | None:
     return estimated_quotas([account]).get(account.pk)
 
 
-def plain(d: Decimal) -> str:
-    """A price as the tiers write it: ``0.5``, ``1.05``, ``2`` (no trailing zeros)."""
-    text = format(d, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 @dataclass(frozen=True)
 class Remaining:
     budget: Decimal
@@ -102,7 +96,8 @@ class Remaining:
 class Quote:
     """What the lease form shows before submitting."""
 
-    quantity: int
+    quantity: int  # what one request leases: the asked quantity within the item's limit
+    asked: int
     unit_prices: list[Decimal]
     total: Decimal
     daily: Remaining | None
@@ -111,12 +106,9 @@ class Quote:
     quota_after: Decimal | None
 
     @property
-    def total_text(self) -> str:
-        return plain(self.total)
-
-    @property
-    def units_text(self) -> str:
-        return " + ".join(plain(p) for p in self.unit_prices)
+    def clamped(self) -> bool:
+        """Whether the price is of fewer numbers than asked (the form then refuses the ask)."""
+        return self.asked > self.quantity
 
     @property
     def over_budget(self) -> bool:
@@ -136,7 +128,7 @@ def _remaining(budget, user, account_id: int, since) -> Remaining | None:
 def quote(user, item: Item, quantity: int, membership: Membership | None) -> Quote:
     """The price of ``quantity`` numbers of ``item`` (the estimate the lease itself records),
     the member's budgets left today and this month, and the account's quota before and after."""
-    quantity = max(1, min(quantity, item.max_per_request))
+    asked, quantity = quantity, max(1, min(quantity, item.max_per_request))
     prices = estimate_costs(item, quantity)
     total = sum(prices, Decimal(0))
     day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -147,6 +139,7 @@ def quote(user, item: Item, quantity: int, membership: Membership | None) -> Quo
     quota = estimated_quota(item.account)
     return Quote(
         quantity=quantity,
+        asked=asked,
         unit_prices=prices,
         total=total,
         daily=daily,

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.bidi import visible
-from accounts.forms import AccountFilter, AccountScopedForm
+from accounts.forms import AccountFilter, AccountScopedForm, TokenFilterMixin
 from accounts.models import DeveloperAccount
 
 from .models import Item, LeaseState
@@ -145,7 +145,10 @@ class LeaseForm(forms.Form):
 
 class SendForm(forms.Form):
     text = forms.CharField(
-        label=_("SMS text"), max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("SMS text"),
+        max_length=500,
+        # Kept as it is across the lease page's live updates: what is being typed stays.
+        widget=forms.Textarea(attrs={"rows": 2, "hx-preserve": "true"}),
     )
     # One key per rendered form: a double submit sends once (``services.send_sms``).
     key = forms.CharField(
@@ -162,11 +165,11 @@ class SendForm(forms.Form):
     clean_key = LeaseForm.clean_key
 
 
-class HistoryFilter(AccountFilter):
+class HistoryFilter(TokenFilterMixin, AccountFilter):
+    field_order = ["since", "until", "account", "item", "member", "tag", "token"]
     item = forms.CharField(label=_("Item id"), required=False, max_length=32)
     member = forms.CharField(label=_("Member"), required=False, max_length=150)
     tag = forms.CharField(label=_("Tag"), required=False, max_length=100)
-    token = forms.CharField(label=_("API token"), required=False, max_length=80)
     state = forms.ChoiceField(
         label=_("State"), required=False, choices=[("", _("all")), *LeaseState.choices]
     )

@@ -50,7 +50,7 @@ def filtered_leases(request: AuthenticatedHttpRequest):
         if d["tag"]:
             qs = qs.filter(tag=d["tag"])
         if d["token"]:
-            qs = qs.filter(token__name=d["token"])
+            qs = qs.filter(token=d["token"])
         if d["state"]:
             qs = qs.filter(state=d["state"])
         since, until = _day_bounds(form)

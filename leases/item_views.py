@@ -71,11 +71,13 @@ def item_add(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("leases-items")
     d = form.cleaned_data
     try:
-        item = catalog.add_item(d["account"], d["item_id"], CallContext.for_user(request.user))
+        item, new = catalog.add_item(d["account"], d["item_id"], CallContext.for_user(request.user))
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request, _("Item %(i)s added: %(m)s") % {"i": item.item_id, "m": item.name or item.msg}
-        )
+        names = {"i": item.item_id, "m": item.name or item.msg}
+        if new:
+            messages.success(request, _("Item %(i)s added: %(m)s") % names)
+        else:
+            messages.info(request, _("Item %(i)s (%(m)s) is already there; refreshed.") % names)
     return redirect("leases-items")

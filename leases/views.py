@@ -215,15 +215,7 @@ def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lease, membership = _lease(request, pk)
     if _not_modified(request, str(lease.version)) and not lease.final:
         return HttpResponse(status=204)
-    ctx = {
-        "lease": lease,
-        "can_act": membership.allows(Role.OPERATOR),
-        "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
-        "messages_out": lease.messages.filter(direction=Message.Direction.SENT),
-        "events": lease.events.all()[:100],
-        "calls": ApiCall.objects.filter(lease_id=lease.pk).count(),
-        "send_form": SendForm(),
-    }
+    ctx = _detail_context(lease, membership)
     if request.htmx:
         response = render(request, "leases/detail.html#status", ctx)
         if lease.final:
@@ -232,11 +224,26 @@ def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "leases/detail.html", ctx)
 
 
+def _detail_context(lease: Lease, membership: Membership, send_form: SendForm | None = None):
+    messages_out = list(lease.messages.filter(direction=Message.Direction.SENT))
+    return {
+        "lease": lease,
+        "can_act": membership.allows(Role.OPERATOR),
+        "messages_in": lease.messages.filter(direction=Message.Direction.RECEIVED),
+        "messages_out": messages_out,
+        "events": lease.events.all()[:100],
+        "calls": ApiCall.objects.of_lease(lease.pk, lease.request_id).count(),
+        # A one-SMS item offers no second send; a refused text comes back in the form.
+        "send_form": send_form or SendForm(),
+        "can_send_more": bool(send_form or not messages_out or lease.item.sends_several),
+    }
+
+
 def _act(
     request: AuthenticatedHttpRequest,
     pk: int,
     action: Callable[[Lease], Any],
-    ok_message: str | Callable[[Any], str],
+    ok_message: str | Callable[[Any], str] | None,
 ) -> HttpResponse:
     lease, _m = _lease(request, pk, Role.OPERATOR)
     try:
@@ -244,7 +251,8 @@ def _act(
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, ok_message(result) if callable(ok_message) else ok_message)
+        if ok_message is not None:
+            messages.success(request, ok_message(result) if callable(ok_message) else ok_message)
     url = reverse("leases-detail", args=[lease.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -280,12 +288,17 @@ def send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             messages.error(request, _("The SMS text must not be empty (at most 500 characters)."))
         return redirect("leases-detail", lease.pk)
     d = form.cleaned_data
-    return _act(
-        request,
-        pk,
-        lambda lease: services.send_sms(request.user, lease, d["text"], key=d["key"]),
-        _("SMS sent."),
-    )
+    lease, membership = _lease(request, pk, Role.OPERATOR)
+    try:
+        services.send_sms(request.user, lease, d["text"], key=d["key"])
+    except ServiceError as exc:
+        # The page again, with the typed text kept for the tester to copy or send again.
+        messages.error(request, str(exc))
+        lease.refresh_from_db()
+        ctx = _detail_context(lease, membership, send_form=form)
+        return render(request, "leases/detail.html", ctx, status=409)
+    messages.success(request, _("SMS sent."))
+    return redirect("leases-detail", lease.pk)
 
 
 @require_POST
@@ -304,7 +317,7 @@ def keep_waiting(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda lease: services.keep_waiting(request.user, lease),
-        _("Waiting for another SMS."),
+        None,  # the page says so itself, in its live part: a note would outlive the wait
     )
 
 

@@ -93,3 +93,13 @@ def test_the_upstream_msg_stays_chinese_in_english(client, personas, items):
         reverse("leases-new"), {"item": items["1007"].pk, "quantity": 1, "key": "e" * 32}
     )
     assert "项目已过期" in r.content.decode()
+
+
+def test_the_sign_in_page_switches_language_before_signing_in(client):
+    r = client.post(reverse("set_language"), {"language": "zh-hans", "next": "/login/"})
+    assert r.status_code == 302 and r["Location"] == "/login/"
+    page = client.get("/login/").content.decode()
+    assert 'lang="zh-hans"' in page and "登录" in page
+    # Nowhere else to go through it: an outside "next" lands on the site's root.
+    r = client.post(reverse("set_language"), {"language": "en", "next": "https://evil.example/"})
+    assert r.status_code == 302 and r["Location"] == "/"

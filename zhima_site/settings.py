@@ -92,7 +92,11 @@ TEMPLATES = [
             ],
             # ``|shown``: text from outside (SMS, upstream messages) with its bidirectional
             # controls made visible and isolated, in every template without a {% load %}.
-            "builtins": ["accounts.templatetags.shown", "accounts.templatetags.labels"],
+            "builtins": [
+                "accounts.templatetags.shown",
+                "accounts.templatetags.labels",
+                "accounts.templatetags.money",
+            ],
         },
     }
 ]

@@ -1,5 +1,6 @@
 """``|endpoint_label``: an upstream endpoint's name (``get_numbers``) as the UI says it;
-``|ago``: a time as "3 minutes ago".
+``|ago``: a time as "3 minutes ago"; ``|actor_label``: who did something, a background task
+named as one ("automatically (auto-release)") rather than as ``task:auto-release``.
 
 Registered as a template builtin (settings.TEMPLATES), like ``|shown``.
 """
@@ -21,6 +22,19 @@ register = template.Library()
 @register.filter
 def endpoint_label(name: str) -> str:
     return str(ENDPOINT_LABELS.get(name, name))
+
+
+@register.filter
+def join_numbers(phones: str) -> str:
+    """A batch call's numbers ("a,b,c") as "a, b, c", which wraps."""
+    return ", ".join(n for n in phones.split(",") if n)
+
+
+@register.filter
+def actor_label(actor: str) -> str:
+    if actor.startswith("task:"):
+        return gettext("automatically (%(task)s)") % {"task": actor.removeprefix("task:")}
+    return actor
 
 
 @register.filter

@@ -316,8 +316,17 @@ class ZhimaClient:
         return self._ok_call("send_sms", params, context)
 
     def send_status(self, item_id: str, phone_no: str, context: Any = None) -> str:
+        """``OK`` once delivered; the upstream's "sending" text (``wire.is_sending``) while the
+        SMS is on its way, which is an answer like ``OK``; any other text is a refusal."""
         params = {"itemId": str(item_id), "phoneNo": phone_no, "querys": "Y"}
-        return self._ok_call("send_status", params, context)
+
+        def read(fields: Fields) -> str:
+            msg = wire.read_msg(fields)
+            if not (wire.is_ok(msg) or wire.is_sending(msg)):
+                raise UpstreamRefusal("send_status", msg)
+            return msg.strip()
+
+        return self._call("send_status", params, context, read)
 
     def release(self, phone_nos: Iterable[str], item_id: str = "", context: Any = None) -> str:
         params = {"phoneNo": ",".join(phone_nos), "itemId": str(item_id or "")}

@@ -297,7 +297,9 @@ class SimState:
 
     def _arrive(self, lease: SimLease, at: float, text: str | None = None) -> None:
         if text is None:
-            text, code = smsgen.verification_sms(self.rng)
+            item = self.items.get(lease.item)
+            app = smsgen.brand_for(item.name) if item else None
+            text, code = smsgen.verification_sms(self.rng, app, lease.phone)
         else:
             code = ""
         lease.inbox.append((at, text, code))

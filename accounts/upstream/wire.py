@@ -188,6 +188,14 @@ def is_ok(msg: str) -> bool:
     return msg.strip().upper() == "OK"
 
 
+# What the send-status query answers while the SMS is on its way: a state, not an error.
+SENDING_TEXTS = frozenset({"发送中", "正在发送", "SENDING"})
+
+
+def is_sending(msg: str) -> bool:
+    return msg.strip().upper() in SENDING_TEXTS
+
+
 # ---------------------------------------------------------------------------------------------
 # Price tiers
 

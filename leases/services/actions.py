@@ -15,6 +15,7 @@ from accounts import permissions
 from accounts.audit import CallContext
 from accounts.models import Role
 from accounts.registry import client_for
+from accounts.upstream import wire
 from accounts.upstream.errors import NotLeased, UpstreamError, UpstreamRefusal
 
 from ..errors import ServiceError, upstream_error
@@ -204,7 +205,8 @@ def send_once(user: permissions.Actor, lease: Lease, text: str, *, key: str) -> 
 
 
 def send_status(user: permissions.Actor, lease: Lease) -> str:
-    """Ask the upstream whether the last sent SMS was delivered; returns its answer."""
+    """Ask the upstream whether the last sent SMS was delivered; returns its answer. "Sending"
+    leaves the message sent (its answer noted); any other answer but OK leaves it unconfirmed."""
     permissions.require(user, lease.account_id, Role.OPERATOR)
     last = lease.messages.filter(direction=Message.Direction.SENT).last()
     if last is None:
@@ -212,7 +214,10 @@ def send_status(user: permissions.Actor, lease: Lease) -> str:
     ctx = CallContext.for_user(user, lease_id=lease.pk, phone=lease.phone)
     try:
         answer = client_for(lease.account).send_status(lease.item.item_id, lease.phone, context=ctx)
-        status, status_msg = SendStatus.DELIVERED, ""
+        if wire.is_ok(answer):
+            status, status_msg = SendStatus.DELIVERED, ""
+        else:
+            status, status_msg = SendStatus.SENT, answer[:300]
     except UpstreamRefusal as exc:
         answer, status, status_msg = exc.msg, SendStatus.UNCONFIRMED, exc.msg[:300]
     except UpstreamError as exc:

@@ -72,11 +72,14 @@ def apply_poll_results(
     for all, and the batch's audit rows completed in one statement."""
     now = timezone.now()
     counts: defaultdict[str, int] = defaultdict(int)
-    waiting_ids = []
+    # Every answered poll counts, the one that ends the lease too (a stored SMS counts its
+    # poll in its own transition).
+    waiting_ids, ended_ids = [], []
     with transaction.atomic():
         write_calls(audit_rows)
         for due, result in results:
             if isinstance(result, NotLeased):
+                ended_ids.append(due.lease_id)
                 counts["gone"] += _end(
                     due.lease_id,
                     LeaseState.EXPIRED,
@@ -97,9 +100,11 @@ def apply_poll_results(
                 else:  # the upstream repeats the latest SMS: not a new one, still waiting
                     waiting_ids.append(due.lease_id)
             elif result.status in POLL_ENDS:
+                ended_ids.append(due.lease_id)
                 state, reason = POLL_ENDS[result.status]
                 counts[state] += _end(due.lease_id, state, actor, reason, release=True)
             else:
+                ended_ids.append(due.lease_id)
                 counts["failed"] += _end(
                     due.lease_id,
                     LeaseState.FAILED,
@@ -108,9 +113,11 @@ def apply_poll_results(
                     {"s": result.msg or str(result.status)},
                     release=True,
                 )
-        if waiting_ids:
+        if waiting_ids or ended_ids:
             touch(
-                Lease.objects.filter(pk__in=waiting_ids), polls=F("polls") + 1, last_polled_at=now
+                Lease.objects.filter(pk__in=waiting_ids + ended_ids),
+                polls=F("polls") + 1,
+                last_polled_at=now,
             )
         Tally.bump({**call_tallies(audit_rows), "polls": len(results), "codes": counts["received"]})
     counts["polled"] = len(results)

@@ -345,6 +345,33 @@ def retry_due(limit: int = 200) -> list[int]:
     return ids
 
 
+TEST_EVENT = "webhook.test"
+
+
+def send_test(hook: Webhook) -> WebhookDelivery:
+    """A ``webhook.test`` event to one endpoint, delivered (signed, retried, logged) like any
+    other: what a manager sends to check the receiver before a lease does."""
+    from django_q.tasks import async_task
+
+    event_id = "evt_" + uuid.uuid4().hex
+    data = {"account": hook.account.name, "webhook": hook.pk, "test": True}
+    body = json.dumps(
+        {"id": event_id, "type": TEST_EVENT, "created": int(time.time()), "data": data},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    d = WebhookDelivery.objects.create(
+        webhook=hook,
+        event_id=event_id,
+        event=TEST_EVENT,
+        subject=f"test:{event_id}",
+        body=body,
+        next_attempt_at=timezone.now(),
+    )
+    async_task("leases.webhooks.tasks.deliver_webhook", d.pk, group="webhook")
+    return d
+
+
 def redeliver(delivery: WebhookDelivery) -> None:
     """A failed delivery is due again, with a fresh set of attempts (the page's "send again")."""
     from django_q.tasks import async_task
@@ -368,6 +395,11 @@ def add_webhook(account, url: str, events, secret: str = "", user=None) -> tuple
         )
     hook = Webhook(account=account, url=url, events=events)
     hook.full_clean(exclude=["secret_encrypted", "created_by"])
+    if Webhook.objects.filter(account=account, url=hook.url).exists():
+        raise ValidationError(
+            _("%(url)s is already registered for this account: every event would arrive twice.")
+            % {"url": hook.shown_url}
+        )
     refused = refused_host(url)
     if refused:
         raise ValidationError(refusal_message(url, refused))

@@ -107,6 +107,12 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_id} {self.event} {self.state}"
 
+    @property
+    def last_attempt(self) -> WebhookAttempt | None:
+        """The latest attempt (from the prefetched log, when the page prefetched it)."""
+        attempts = list(self.attempt_log.all())
+        return attempts[-1] if attempts else None
+
 
 class WebhookAttempt(models.Model):
     """One POST of a delivery: the receiver's status code, or the error when there was none."""

@@ -102,11 +102,26 @@ def webhook_toggle(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("leases-webhooks", hook.account_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def webhook_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """GET asks to confirm (its delivery log goes with it); POST removes."""
     hook = _hook(request, pk)
+    if request.method == "GET":
+        return render(request, "leases/confirm_webhook_remove.html", {"hook": hook})
     hook.delete()
     messages.success(request, _("Webhook removed: %(url)s") % {"url": hook.shown_url})
+    return redirect("leases-webhooks", hook.account_id)
+
+
+@require_POST
+def webhook_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    hook = _hook(request, pk)
+    webhooks.send_test(hook)
+    messages.success(
+        request,
+        _("A test event is on its way to %(url)s; its delivery is logged below.")
+        % {"url": hook.shown_url},
+    )
     return redirect("leases-webhooks", hook.account_id)
 
 

@@ -100,3 +100,21 @@ def test_the_lease_admin_releases_selected_numbers(
     assert sim.stats()["requests"]["release"] == 1  # grouped per item
     assert admin_client.get("/admin/leases/item/").status_code == 200
     assert admin_client.get(f"/admin/leases/lease/{ids[0]}/change/").status_code == 200
+
+
+def test_the_admins_app_headers_are_translated(admin_client):
+    from django.urls import reverse
+
+    admin_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    body = admin_client.get(reverse("admin:index")).content.decode()
+    assert "开发者账号" in body and "号码租用" in body
+    assert "Developer accounts" not in body and ">Leases<" not in body
+
+
+def test_the_favicon_the_admin_pages_ask_for_is_there(db):
+    from django.conf import settings
+    from django.test import Client
+
+    icon = Client().get("/favicon.ico")  # signed out, as on the admin's sign-in page
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/svg+xml"
+    assert icon.content == (settings.BASE_DIR / "static/img/icon.svg").read_bytes()

@@ -30,9 +30,9 @@ def test_the_price_follows_the_item_and_quantity(member_page, live_server, shot)
     expect(expired).to_be_disabled()
     expect(expired).to_contain_text("项目已过期")
     page.select_option("select[name=item]", label="Sandbox · 1005 支付宝收发（类型5）")
-    expect(page.locator("#quote-total")).to_have_text("≈ 0.5")
+    expect(page.locator("#quote-total")).to_have_text("≈ 0.50")
     page.fill("input[name=quantity]", "3")
-    expect(page.locator("#quote-total")).to_have_text("≈ 1.5")
+    expect(page.locator("#quote-total")).to_have_text("≈ 1.50")
     shot(page, "lease-form-quote")
 
 

@@ -36,6 +36,7 @@ def objects(account):
         "leases-webhooks": lambda: account.pk,
         "leases-webhook-toggle": lambda: webhook_delivery(account).webhook_id,
         "leases-webhook-remove": lambda: webhook_delivery(account).webhook_id,
+        "leases-webhook-test": lambda: webhook_delivery(account).webhook_id,
         "leases-webhook-redeliver": lambda: webhook_delivery(account).pk,
         "leases-item-refresh": lambda: Item.objects.filter(account=account).first().pk,
         "leases-dismiss": lambda: Lease.objects.filter(account=account).first().pk,

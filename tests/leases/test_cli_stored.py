@@ -111,10 +111,12 @@ def test_every_verb_on_a_stored_account_goes_through_the_services(account, sim):
     assert run_as("send", "1004", phone, "hello")[0] == 0
     sent = Message.objects.get(lease=lease, direction=Message.Direction.SENT)
     assert sent.text == "hello"
-    code, _, err = run_as("send-status", "1004", phone)
-    assert code == 3 and "发送中" in err
+    code, out, err = run_as("send-status", "1004", phone)
+    assert code == 0 and json.loads(out) == {"msg": "发送中", "delivered": False}, err
     sent.refresh_from_db()
-    assert sent.status_msg == "发送中"  # the service wrote the upstream's answer on the message
+    # Sending is a state, not a refusal: the message stays sent, the upstream's answer noted.
+    assert sent.status == "sent" and sent.status_msg == "发送中"
+    assert ApiCall.objects.get(endpoint="send_status").outcome == "ok"
     assert run_as("block", "1004", phone, "--yes")[0] == 0
     lease.refresh_from_db()
     assert lease.state == LeaseState.BLOCKED

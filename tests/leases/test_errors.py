@@ -54,7 +54,7 @@ def lease(personas, item, key, **kw):
         ),
         (
             ConnectTimedOut("get_numbers"),
-            "unreachable",
+            "timeout",
             "the connection timed out",
             NOT_LEASED,
             False,
@@ -75,7 +75,7 @@ def lease(personas, item, key, **kw):
         ),
         (
             HttpStatusError("get_numbers", 502),
-            "unreachable",
+            "http",
             "error (HTTP 502)",
             MAY,
             True,

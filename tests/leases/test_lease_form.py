@@ -3,6 +3,7 @@ submitting, unusable items disabled with the reason, "lease another like this", 
 say what became of the money; adding and retiring items."""
 
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from django.urls import reverse
 from accounts.audit import CallContext
 from accounts.models import Membership
 from accounts.quota import refresh_quota
-from leases import catalog, services
+from leases import catalog, phones, services
 from leases.errors import ServiceError
 from leases.models import Item, Lease, LeaseRequest
 
@@ -72,8 +73,8 @@ def test_it_shows_price_budgets_and_quota_before_submitting(as_, personas, items
     url = reverse("leases-item-info") + f"?item={items['1005'].pk}&quantity=3"
     body = as_("member").get(url, **HX).content.decode()
     assert "<html" not in body
-    assert 'id="quote-total">≈ 1.5<' in body  # 3 × 0.5 from the tiers
-    assert "0.5 + 0.5 + 0.5" in body
+    assert 'id="quote-total">≈ 1.50<' in body  # 3 × 0.5 from the tiers
+    assert "0.50 + 0.50 + 0.50" in body
     assert "0.60" in body and "/ 1.00" in body  # daily budget left: 1 − 0.4
     assert "no limit" in body  # monthly
     assert "≈ 999.60" in body and "≈ 998.10" in body  # quota now and after
@@ -82,7 +83,41 @@ def test_it_shows_price_budgets_and_quota_before_submitting(as_, personas, items
     assert "exceed your budget" not in ok.content.decode()
     # A bad quantity is a quantity of one, never a 500.
     bad = as_("member").get(reverse("leases-item-info") + f"?item={items['1005'].pk}&quantity=x")
-    assert bad.status_code == 200 and 'id="quote-total">≈ 0.5<' in bad.content.decode()
+    assert bad.status_code == 200 and 'id="quote-total">≈ 0.50<' in bad.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("item", "asked", "shown"),
+    [("1005", 10000, "Price of 10 numbers"), ("1001", 3, "Price of 1 number")],
+)
+def test_the_price_preview_says_why_it_prices_fewer_numbers(as_, items, item, asked, shown):
+    url = reverse("leases-item-info") + f"?item={items[item].pk}&quantity={asked}"
+    body = as_("member").get(url, **HX).content.decode()
+    assert shown in body
+    limit = shown.split()[2]
+    assert f"You asked for {asked}: one request of this item leases at most {limit} number" in body
+    exact = reverse("leases-item-info") + f"?item={items[item].pk}&quantity={limit}"
+    assert "You asked for" not in as_("member").get(exact, **HX).content.decode()
+
+
+def test_amounts_have_one_format_per_language(as_, personas, items, sim, account):
+    refresh_quota(account, CallContext.for_task("test"))
+    url = reverse("leases-item-info") + f"?item={items['1001'].pk}&quantity=1"
+    c = as_("member")
+    body = c.get(url, **HX).content.decode()
+    amounts = re.findall(r"≈ ([\d,.]+)", body)
+    assert amounts and all(re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2,4}", a) for a in amounts), amounts
+    assert "0.1500" not in body and "≈ 1,000.00<" in body  # grouped in English
+    c.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    assert "≈ 1000.00<" in c.get(url, **HX).content.decode()  # not in Chinese
+    c.post(reverse("set_language"), {"language": "en", "next": "/"})
+    req = services.lease_numbers(personas["member"], items["1001"], key="m" * 32)
+    lease = Lease.objects.get(request=req)
+    page = c.get(reverse("leases-detail", args=[lease.pk])).content.decode()
+    assert f"estimated cost {lease.cost:.2f} ·" in page  # 0.5000 → 0.50
+    # The number reads grouped as in the lists.
+    groups = "".join(f"<span>{g}</span>" for g in phones.parts(lease.phone))
+    assert f'<h1><span class="mono num">{groups}</span>' in page
 
 
 def test_expired_and_abnormal_items_are_disabled_with_the_reason(as_, items, account, sim):
@@ -160,11 +195,27 @@ def test_an_unclear_answer_says_a_number_may_have_been_leased(as_, items, sim):
         reverse("leases-new"), {"item": items["1001"].pk, "quantity": 1, "key": "c" * 32}, **HX
     )
     body = r.content.decode()
-    assert r.status_code == 200 and "Unreachable or timed out:" in body
+    assert r.status_code == 200 and "Timed out:" in body
     assert "did not answer within 2 seconds" in body
     assert "A number may have been leased and charged" in body
     assert sim.stats()["requests"]["get_numbers"] == 1
     assert LeaseRequest.objects.get(key="c" * 32).outcome == LeaseRequest.Outcome.AMBIGUOUS
+
+
+@pytest.mark.parametrize(
+    ("knobs", "heading"),
+    [
+        ({"error_rate": 1.0}, "HTTP error:"),
+        ({"garbage_rate": 1.0, "seed": 3}, "Unreadable answer:"),
+    ],
+)
+def test_the_error_heading_names_the_kind_that_happened(as_, items, sim, knobs, heading):
+    sim.config(fault_endpoints="get_numbers", **knobs)
+    data = {"item": items["1001"].pk, "quantity": 1, "key": uuid.uuid4().hex}
+    body = as_("member").post(reverse("leases-new"), data, **HX).content.decode()
+    (shown,) = re.findall(r'<p class="error"><strong>([^<]*)</strong>', body)
+    assert shown == heading
+    assert "A number may have been leased and charged" in body
 
 
 def test_an_unreadable_answer_is_named(as_, items, sim):

@@ -1,5 +1,7 @@
 """The simulator's own behaviour: wire formats, control endpoints, forced release, SMS."""
 
+import time
+
 import pytest
 import requests
 
@@ -122,3 +124,39 @@ def test_reset_puts_the_simulator_back_as_it_started(sim, zclient):
     c = sim.client()
     assert c.verify().left_quantity == start["quota"]  # what was charged is back
     assert c.get_numbers("1003") == [first]  # same seed and pool, no blacklist
+
+
+def test_its_texts_come_from_the_items_brand_to_the_number_itself():
+    import re
+
+    server = start_in_thread(
+        config=SimConfig(
+            seed=7,
+            sms_delay_min=0,
+            sms_delay_max=0.02,
+            sms_lost_rate=0,
+            sms_timeout_rate=0,
+            extra_sms_rate=0,
+        )
+    )
+    try:
+        from accounts.upstream.client import ZhimaClient
+
+        c = ZhimaClient(server.base_url, "demo", "demo-pkey")
+        brands = {"1001": "微信", "1002": "淘宝", "1005": "支付宝"}
+        texts = []
+        for item, brand in brands.items():
+            for phone in c.get_numbers(item, 10 if item == "1002" else 1):
+                texts.append((item, brand, phone))
+        for _ in range(3):  # more numbers of one-number items
+            texts += [("1001", "微信", c.get_numbers("1001")[0])]
+        time.sleep(0.2)
+        for item, brand, phone in texts:
+            sms = c.get_sms(item, phone).sm
+            assert brand in sms, (item, sms)
+            others = [n for n in re.findall(r"1\d{10}", sms) if n != phone]
+            assert others == [], sms
+            masked = re.findall(r"1\d\d\*{4}\d{4}", sms)
+            assert all(m == f"{phone[:3]}****{phone[-4:]}" for m in masked), sms
+    finally:
+        server.shutdown()

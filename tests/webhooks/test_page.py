@@ -111,7 +111,8 @@ def test_others_cannot_act_on_a_webhook(as_, logged, who, status):
 def test_the_wrong_method_and_a_bad_id_are_refused(as_, logged):
     hook, _d = logged
     c = as_("owner")
-    assert c.get(reverse("leases-webhook-remove", args=[hook.pk])).status_code == 405
+    assert c.get(reverse("leases-webhook-toggle", args=[hook.pk])).status_code == 405
+    assert c.put(reverse("leases-webhook-remove", args=[hook.pk])).status_code == 405
     bad = reverse("leases-webhook-remove", args=[1]).replace("/1/", "/nope/")
     assert c.post(bad).status_code == 404
     assert Webhook.objects.filter(pk=hook.pk).exists()

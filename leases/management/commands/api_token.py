@@ -1,5 +1,7 @@
 """``manage.py api_token create USERNAME --name NAME`` prints a new API token alone on the
-last line (for scripts: ``TOKEN=$(… | tail -1)``); ``list`` and ``revoke`` manage them."""
+last line (for scripts: ``TOKEN=$(… | tail -1)``); ``list`` shows them and ``revoke`` revokes
+one, named by its name or its prefix. A member's token names are unique (revoked tokens keep
+theirs), so a rotation is "create ci-2, then revoke ci"."""
 
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ class Command(BaseCommand):
         )
         listing = sub.add_parser("list", help="list a member's tokens")
         listing.add_argument("username")
-        revoke = sub.add_parser("revoke", help="revoke a member's token by name")
+        revoke = sub.add_parser("revoke", help="revoke one of a member's tokens")
         revoke.add_argument("username")
-        revoke.add_argument("--name", required=True)
+        which = revoke.add_mutually_exclusive_group(required=True)
+        which.add_argument("--name", help="the token's name")
+        which.add_argument("--prefix", help="the token's prefix, as listed (zk_…)")
 
     def handle(self, *args, verb, username, **opts):
         user = get_user_model().objects.filter(username=username).first()
@@ -43,12 +47,19 @@ class Command(BaseCommand):
             for t in ApiToken.objects.filter(user=user).prefetch_related("accounts"):
                 self.stdout.write("\t".join(_describe(t)))
         else:
-            n = ApiToken.objects.filter(user=user, name=opts["name"], revoked_at=None).update(
-                revoked_at=timezone.now()
+            self._revoke(user, opts["name"] or opts["prefix"])
+
+    def _revoke(self, user, which: str):
+        token = tokens.one_of(user, which)
+        if token is None:
+            raise CommandError(
+                f"No token {visible(which)!r} of {user.username} "
+                "(name it by its name or by a prefix that fits one token; see `list`)."
             )
-            if not n:
-                raise CommandError(f"No active token {opts['name']!r} of {username}.")
-            self.stdout.write(f"Revoked {n} token(s).")
+        label = f"{visible(token.name)!r} ({token.prefix}…)"
+        if not tokens.revoke(token):
+            raise CommandError(f"Token {label} of {user.username} was already revoked.")
+        self.stdout.write(f"Revoked token {label} of {user.username}.")
 
     def _create(self, user, opts):
         name = opts["name"].strip()
@@ -63,12 +74,19 @@ class Command(BaseCommand):
                 raise CommandError(f"No developer account {account_name!r}.")
             accounts.append(account)
         expires = timezone.now() + timedelta(days=opts["days"]) if opts["days"] else None
-        token, raw = tokens.issue(
-            user, name, expires_at=expires, read_only=opts["read_only"], accounts=accounts
-        )
+        try:
+            token, raw = tokens.issue(
+                user, name, expires_at=expires, read_only=opts["read_only"], accounts=accounts
+            )
+        except tokens.NameTaken:
+            raise CommandError(
+                f"{user.username} already has a token named {visible(name)!r} (names are "
+                "unique, revoked tokens included): choose another name, e.g. "
+                f"{visible(name)[:76]}-2."
+            ) from None
         if not user.memberships.exists():
             self.stderr.write(f"Note: {user.username} is a member of no developer account yet.")
-        self.stdout.write(f"Created API token {token.name!r} for {user.username}.")
+        self.stdout.write(f"Created API token {visible(token.name)!r} for {user.username}.")
         self.stdout.write(raw)
 
 

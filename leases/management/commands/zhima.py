@@ -237,7 +237,8 @@ class Command(BaseCommand):
         return {"msg": client.send_sms(opts["item"], opts["phone"], opts["text"])}
 
     def do_send_status(self, client, opts) -> dict:
-        return {"msg": client.send_status(opts["item"], opts["phone"])}
+        msg = client.send_status(opts["item"], opts["phone"])
+        return {"msg": msg, "delivered": wire.is_ok(msg)}
 
     def do_release(self, client, opts) -> dict:
         phones = [p.strip() for p in opts["phones"].split(",") if p.strip()]
