@@ -89,8 +89,8 @@ class Command(BaseCommand):
             page.click("main button[type=submit]")
             page.wait_for_url(url)
             if o["lang"] != "en":
-                page.select_option("#lang-select", o["lang"])
-                page.wait_for_load_state()
+                with page.expect_navigation():  # the selector submits itself
+                    page.select_option("#lang-select", o["lang"])
 
             def lease(item_id: str, quantity: int) -> list[Lease]:
                 page.goto(url + "lease/new/")
