@@ -21,7 +21,7 @@ def quota_text(body: str) -> str:
 
 def test_the_overview_shows_the_reading_minus_what_was_spent_since(as_, personas, items, account):
     refresh_quota(account, CallContext.for_task("test"))
-    assert quota_text(as_("member").get("/").content.decode()) == "≈ 1000.00"
+    assert quota_text(as_("member").get("/").content.decode()) == "≈ 1,000.00"  # grouped (en)
     services.lease_numbers(personas["member"], items["1002"], key="a", quantity=2)  # 2 × 0.2
     services.lease_numbers(personas["member"], items["1005"], key="b")  # 0.5
     body = as_("member").get("/").content.decode()
