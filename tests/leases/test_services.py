@@ -261,8 +261,8 @@ def test_send_sms_and_its_status(personas, items, sim):
         services.send_sms(personas["member"], lease, "again")
     assert services.send_status(personas["member"], lease) == "发送中"
     sent = Message.objects.get(lease=lease, direction="out")
-    assert (sent.status, sent.status_msg) == (SendStatus.UNCONFIRMED, "发送中")
-    assert sent.status_text == "not confirmed: 发送中"
+    # "发送中" (sending) is a state, not a refusal: the message stays sent, the answer noted.
+    assert (sent.status, sent.status_msg) == (SendStatus.SENT, "发送中")
     sim.state.advance(3)  # delivered after 2 s
     assert services.send_status(personas["member"], lease) == "OK"
     assert Message.objects.get(lease=lease, direction="out").status == "delivered"
