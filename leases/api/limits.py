@@ -1,5 +1,6 @@
-"""What one API token may hold at a time: at most ``ZHIMA_API_MAX_WAITS_PER_TOKEN`` concurrent
-``/code`` waits.
+"""What one API token may hold and spend: at most ``ZHIMA_API_MAX_WAITS_PER_TOKEN`` concurrent
+``/code`` waits, and ``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests a minute
+(``rate_limit``).
 
 The waits are counted in the shared cache (Redis with ``REDIS_URL``, so every web process
 counts together) as numbered slots, ``api-wait:<token>:<n>``, each taken with ``add``. A slot
@@ -91,3 +92,32 @@ def give_back(slot: Slot | None) -> None:
         held = cache.get(slot.key)
         if isinstance(held, dict) and held.get("owner") == slot.owner:
             cache.delete(slot.key)
+
+
+def rate_limit(request) -> None:
+    """``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests per token in a minute that
+    starts with the token's first request (in the shared cache, so every web process counts
+    together)."""
+    limit = settings.ZHIMA_API_LEASES_PER_MINUTE
+    if limit <= 0:
+        return
+    now = time.time()
+    pk = request.auth.api_token.pk
+    cache.add(f"api-rate:{pk}", now, 60)
+    start = cache.get(f"api-rate:{pk}") or now
+    key = f"api-rate:{pk}:{start:.6f}"
+    cache.add(key, 0, 61)
+    try:
+        n = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, 61)
+        n = 1
+    if n > limit:
+        retry = max(1, math.ceil(start + 60 - now))
+        raise ApiError(
+            429,
+            "rate_limited",
+            _("Too many lease and send requests for this token (%(n)s a minute); retry in %(s)s s.")
+            % {"n": limit, "s": retry},
+            {"Retry-After": str(retry)},
+        )

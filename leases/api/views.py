@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
-import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Header, Path, Query, Status
+from ninja import Path, Query, Status
 from ninja.errors import AuthenticationError
 
 from accounts import permissions, tokens
@@ -36,7 +34,7 @@ from ..models import (
     Message,
     SendRequest,
 )
-from . import limits
+from . import keys, limits
 from . import schemas as s
 from .auth import AsyncTokenAuth, TokenAuth
 from .errors import (
@@ -47,7 +45,7 @@ from .errors import (
     install,
     no_content,
 )
-from .openapi import CREATE_LEASE_ERRORS, ERROR_TEXT, ZhimaAPI, idempotency_key_doc, operation
+from .openapi import CREATE_LEASE_ERRORS, ERROR_TEXT, ZhimaAPI, operation
 from .watch import db, watcher
 
 api = ZhimaAPI(
@@ -81,18 +79,6 @@ ANSWER_SECONDS = 86400
 LEASE_ID = Path(..., description="The lease's id.", example=42)
 
 
-def _idempotency_header(what: str):
-    return Header(
-        ...,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=s.IDEMPOTENCY_KEY,
-        description=idempotency_key_doc(what),
-        example="ci-4711-signup",
-    )
-
-
 def _lease_out(lease: Lease) -> s.LeaseOut:
     return s.LeaseOut.from_orm(lease)
 
@@ -100,51 +86,6 @@ def _lease_out(lease: Lease) -> s.LeaseOut:
 def _lease(request, lease_id: int, role: str = Role.VIEWER) -> Lease:
     lease, _m = permissions.get_for_user(request.auth, LEASES, lease_id, role)
     return lease
-
-
-def _idempotency_key(raw: str | None) -> str:
-    if not raw or len(raw) > 200 or not raw.isprintable():
-        raise ApiError(
-            400,
-            "idempotency_key_required",
-            _("An Idempotency-Key header (1 to 200 printable characters) is required."),
-        )
-    return raw
-
-
-def _scoped_key(request, kind: str, raw: str) -> str:
-    """The client's key, per token, as the services' request key (64 hex characters)."""
-    token = request.auth.api_token
-    return hashlib.sha256(f"api:{kind}:{token.pk}:{raw}".encode()).hexdigest()
-
-
-def _rate_limit(request) -> None:
-    """``ZHIMA_API_LEASES_PER_MINUTE`` lease and send requests per token in a minute that
-    starts with the token's first request (in the shared cache, so every web process counts
-    together)."""
-    limit = settings.ZHIMA_API_LEASES_PER_MINUTE
-    if limit <= 0:
-        return
-    now = time.time()
-    pk = request.auth.api_token.pk
-    cache.add(f"api-rate:{pk}", now, 60)
-    start = cache.get(f"api-rate:{pk}") or now
-    key = f"api-rate:{pk}:{start:.6f}"
-    cache.add(key, 0, 61)
-    try:
-        n = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, 61)
-        n = 1
-    if n > limit:
-        retry = max(1, math.ceil(start + 60 - now))
-        raise ApiError(
-            429,
-            "rate_limited",
-            _("Too many lease and send requests for this token (%(n)s a minute); retry in %(s)s s.")
-            % {"n": limit, "s": retry},
-            {"Retry-After": str(retry)},
-        )
 
 
 # -- items -----------------------------------------------------------------------------------
@@ -258,22 +199,20 @@ def _answer(request, req: LeaseRequest, fingerprint: str) -> HttpResponse:
         CREATE_LEASE_ERRORS,
     ),
 )
-def create_lease(
-    request, body: s.LeaseIn, idempotency_key: str = _idempotency_header("leases once")
-):
+def create_lease(request, body: s.LeaseIn, idempotency_key: str = keys.header("leases once")):
     """Lease numbers for an item. The same `Idempotency-Key` from the same token gets the
     first answer again, byte for byte (for 24 hours; a refusal's too) and makes no second
     upstream call; a different body with a used key is a 422. A 502 `ambiguous` means a
     number may have been leased: it is reconciled, never repeated."""
-    raw = _idempotency_key(idempotency_key)
-    key = _scoped_key(request, "lease", raw)
+    raw = keys.required(idempotency_key)
+    key = keys.scoped(request, "lease", raw)
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     stored = cache.get(f"api-answer:{key}")
     if stored is not None and stored["body"] == fingerprint:
         req = LeaseRequest.objects.filter(key=key).first()
         if req is not None:
             return _answer(request, req, fingerprint)
-    _rate_limit(request)
+    limits.rate_limit(request)
     account = _account_for(request, body.account)
     item = Item.objects.select_related("account").filter(account=account, item_id=body.item).first()
     if item is None:
@@ -574,15 +513,15 @@ def send(
     request,
     body: s.SendIn,
     lease_id: int = LEASE_ID,
-    idempotency_key: str = _idempotency_header("sends once"),
+    idempotency_key: str = keys.header("sends once"),
 ):
     """Send an SMS from the number (items that can send, types 3 to 6; operator role). The
     same `Idempotency-Key` sends once and is answered as the first time (sent, refused, or
     not known whether it went); a different text with a used key is a 422."""
-    raw = _idempotency_key(idempotency_key)
-    _rate_limit(request)
+    raw = keys.required(idempotency_key)
+    limits.rate_limit(request)
     lease = _lease(request, lease_id, Role.OPERATOR)
-    key = _scoped_key(request, f"send:{lease.pk}", raw)
+    key = keys.scoped(request, f"send:{lease.pk}", raw)
     try:
         req = services.send_once(request.auth, lease, body.text, key=key)
     except services.KeyReused:
