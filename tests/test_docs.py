@@ -14,7 +14,7 @@ THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
 # Kept tight on purpose: "session" alone is the upstream's login session (and pytest's), "issue"
 # alone an ordinary word. What is caught is the bookkeeping of how the code was written.
 HISTORY = re.compile(
-    r"\bissues?\s+#?\d+"  # issue 12, issues 11–14, (issue #6)
+    r"\bissues?\s+#?\d+"  # "issue" or "issues", an optional "#", then a number
     r"|\bfindings?\s+#?\d+"  # finding 6
     r"|\bthis\s+session\b"
     r"|\bround\s+(?:one|two|three|four|five)\b"
