@@ -36,6 +36,9 @@ from .tools import (
     tool,
 )
 
+# One stack for the module: its tests run on one pytest-xdist worker (``--dist loadgroup``).
+pytestmark = pytest.mark.xdist_group("nginx")
+
 METRICS_TOKEN = "deploy-test-metrics-token-0123456789"
 ADMIN_PASSWORD = "deploy-test-Password-1"
 ALLOWED_SCRAPER = "203.0.113.9"  # METRICS_ALLOW_IPS: an address no test client has
@@ -198,12 +201,15 @@ class Stack:
         self.wait_for(self.base + "/healthz", "nginx", verify=str(cert))
 
     def down(self) -> None:
+        """Stop the stack as ``.ci/start`` stops its own: SIGTERM, then SIGKILL for what is
+        still running a few seconds later (django-q2's cluster drains for longer)."""
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
         for _name, proc in reversed(self.procs):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
