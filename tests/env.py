@@ -18,7 +18,7 @@ os.environ.setdefault("ZHIMA_WEBHOOK_PRIVATE_NETWORKS", "127.0.0.0/8,::1")
 os.environ.setdefault("Q_CLUSTER_NAME", f"zhima-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"zhima-test-{os.getpid()}")
 # pytest-xdist: its workers inherit the environment above from the main process; each keeps
-# a queue, cache keys and a file cache of its own (its tests clear the cache). pytest-django
+# a queue, cache keys and a cache directory of its own (its tests clear the cache). pytest-django
 # gives each worker its own test database.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if WORKER:

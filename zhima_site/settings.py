@@ -122,6 +122,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # -- Cache and broker --------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -131,12 +132,14 @@ if REDIS_URL:
         }
     }
 else:
-    # A file cache is shared by the web server and every worker process on this machine, so
-    # they share one upstream session per account instead of each verifying on its own.
+    # A cache on disk is shared by the web server and every worker process on this machine, so
+    # they share one upstream session per account instead of each verifying on its own, and
+    # count the API's limits together (zhima_site.cache).
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "zhima_site.cache.PrivateDiskCache",
             "LOCATION": env_str("CACHE_DIR", str(BASE_DIR / "var" / "cache")),
+            "DATABASE_TIMEOUT": 1.0,
         }
     }
 
@@ -318,7 +321,7 @@ METRICS_ALLOW_IPS = env_networks("METRICS_ALLOW_IPS")
 ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per token; 0: none
 # How often a web process's watcher looks for new messages for its long-polls (seconds);
 # with REDIS_URL it is told at once and looks only every second as a backstop.
-ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.1)
+ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.05)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
 # A waiting /code request checks its token and membership again at least this often (seconds),
 # and always before it answers.

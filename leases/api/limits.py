@@ -5,18 +5,14 @@
 The waits are counted in the shared cache (Redis with ``REDIS_URL``, so every web process
 counts together) as numbered slots, ``api-wait:<token>:<n>``, each taken with ``add``. A slot
 expires ``SLOT_MARGIN`` seconds after its wait would have ended, so a web process that dies
-mid-wait cannot keep one for longer. Redis's ``add`` is atomic; the file cache's (a
-single-machine install's, shared by its processes) is a look then a write, so on it the slots
-are taken and given back under a lock file in the cache's directory.
+mid-wait cannot keep one for longer. ``add`` is atomic across processes on both shared caches
+(Redis, and the embedded default's ``zhima_site.cache``), so two waits never take one slot.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
-import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,23 +33,6 @@ class Slot:
     owner: str
 
 
-_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _exclusive():
-    """Nothing on Redis (or in-memory caches); the machine-wide lock on the file cache."""
-    cache_conf = settings.CACHES["default"]
-    if not cache_conf["BACKEND"].endswith("FileBasedCache"):
-        yield
-        return
-    directory = cache_conf["LOCATION"]
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    with _lock, open(os.path.join(directory, "api-wait.lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
 def _keys(token_pk: int, limit: int) -> list[str]:
     return [f"api-wait:{token_pk}:{n}" for n in range(limit)]
 
@@ -68,11 +47,10 @@ def take_wait_slot(token_pk: int, seconds: float) -> Slot | None:
     keys = _keys(token_pk, limit)
     owner = uuid.uuid4().hex
     value = {"owner": owner, "until": now + seconds}
-    with _exclusive():
-        held = cache.get_many(keys)
-        for key in keys:
-            if key not in held and cache.add(key, value, math.ceil(seconds) + SLOT_MARGIN):
-                return Slot(key, owner)
+    held = cache.get_many(keys)
+    for key in keys:
+        if key not in held and cache.add(key, value, math.ceil(seconds) + SLOT_MARGIN):
+            return Slot(key, owner)
     ends = [v["until"] for v in held.values() if isinstance(v, dict) and "until" in v]
     retry = max(1, math.ceil(min(ends) - now)) if ends else 1
     raise ApiError(
@@ -88,7 +66,7 @@ def give_back(slot: Slot | None) -> None:
     """Free the slot, unless it expired and another wait holds it now."""
     if slot is None:
         return
-    with contextlib.suppress(Exception), _exclusive():  # the slot expires by itself anyway
+    with contextlib.suppress(Exception):  # the slot expires by itself anyway
         held = cache.get(slot.key)
         if isinstance(held, dict) and held.get("owner") == slot.owner:
             cache.delete(slot.key)

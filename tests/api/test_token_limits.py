@@ -113,8 +113,8 @@ def test_sends_count_against_the_tokens_request_limit(personas, items, api_for, 
 
 def test_waits_racing_for_the_last_slots_get_no_more_than_the_cap(personas, settings):
     """Twelve waits of one token taking their slots at the same moment, ten times over: each
-    time three get one and nine a 429 (on Redis ``add`` is atomic; on the file cache the
-    slots are taken under a lock shared by the machine's processes)."""
+    time three get one and nine a 429 (``add`` is atomic on Redis and on the embedded
+    cache alike)."""
     import threading
 
     from leases.api import limits
