@@ -321,7 +321,7 @@ METRICS_ALLOW_IPS = env_networks("METRICS_ALLOW_IPS")
 ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per token; 0: none
 # How often a web process's watcher looks for new messages for its long-polls (seconds);
 # with REDIS_URL it is told at once and looks only every second as a backstop.
-ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.05)
+ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.02)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
 # A waiting /code request checks its token and membership again at least this often (seconds),
 # and always before it answers.

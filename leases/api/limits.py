@@ -52,7 +52,8 @@ def take_wait_slot(token_pk: int, seconds: float) -> Slot | None:
         if key not in held and cache.add(key, value, math.ceil(seconds) + SLOT_MARGIN):
             return Slot(key, owner)
     ends = [v["until"] for v in held.values() if isinstance(v, dict) and "until" in v]
-    retry = max(1, math.ceil(min(ends) - now)) if ends else 1
+    # From now, not from the start of this call: a wait that took its slot meanwhile ends later.
+    retry = max(1, math.ceil(min(ends) - time.time())) if ends else 1
     raise ApiError(
         429,
         "too_many_waits",

@@ -7,7 +7,11 @@ leases they concern; each woken waiter then reads its lease once.
 
 How it learns: every change a waiter cares about (an SMS stored, a lease ended) writes a
 ``LeaseEvent`` row in the same transaction, so one indexed range query on its primary key —
-``id > last seen`` — per interval serves every waiter (the embedded SQLite default). With
+``id > last seen`` — serves every waiter (the embedded SQLite default). On SQLite the watcher
+first reads the database file's change counter (``PRAGMA data_version``, a few microseconds on
+a connection of its own) every interval, and runs the query only after another connection
+committed: a short interval then wakes a waiter soon after its code is stored without a query
+per interval. With
 ``REDIS_URL`` the poller also publishes each stored SMS after its commit
 (``leases.signals.message_received`` → ``publish``) and the watcher subscribes, so a code
 wakes its waiter at once and the query only runs every second as a backstop (and for ends).
@@ -22,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.db import Error as DatabaseError
@@ -101,6 +107,47 @@ def _events_after(floor: int) -> list[tuple[int, int]]:
     )
 
 
+class ChangeCounter:
+    """SQLite's ``PRAGMA data_version`` on a connection of the watcher's own: it changes once
+    another connection (a poller in another process included) commits. Any doubt (no file, a
+    locked or unreadable database) counts as a change, so the watcher queries as before."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.con: sqlite3.Connection | None = None
+        self.last: int | None = None
+
+    @classmethod
+    def for_default_database(cls) -> ChangeCounter | None:
+        db = connection.settings_dict
+        name = str(db.get("NAME") or "")
+        if (
+            not db["ENGINE"].endswith("sqlite3")
+            or name in ("", ":memory:")
+            or "mode=memory" in name
+        ):
+            return None
+        return cls(name)
+
+    def changed(self) -> bool:
+        try:
+            if self.con is None:
+                uri = Path(self.path).resolve().as_uri() + "?mode=rw"  # never creates one
+                self.con = sqlite3.connect(uri, uri=True, timeout=0.05, check_same_thread=False)
+            version = self.con.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            self.close()
+            return True
+        changed, self.last = version != self.last, version
+        return changed
+
+    def close(self) -> None:
+        if self.con is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.con.close()
+        self.con, self.last = None, None
+
+
 # -- Redis ---------------------------------------------------------------------------------------
 
 
@@ -161,11 +208,16 @@ class Watcher:
 
     async def _run(self) -> None:
         redis_task = None
+        counter = None
         try:
             interval = settings.ZHIMA_API_WATCH_INTERVAL
             if settings.REDIS_URL:
                 redis_task = asyncio.get_running_loop().create_task(self._subscribe())
                 interval = max(interval, 1.0)
+            else:
+                counter = ChangeCounter.for_default_database()
+            if counter is not None:
+                counter.changed()  # the count before the first query: a later commit shows
             floor = await db(_last_event_id)
             self.queries += 1
             # Anything stored between a waiter's own read and this start is caught by its
@@ -174,6 +226,8 @@ class Watcher:
             seen: dict[int, float] = {}
             while self.waiters:
                 await asyncio.sleep(interval)
+                if counter is not None and not counter.changed():
+                    continue  # nothing committed since the last look
                 rows = await db(_events_after, floor)
                 self.queries += 1
                 now = time.monotonic()
@@ -194,6 +248,8 @@ class Watcher:
         finally:
             if redis_task is not None:
                 redis_task.cancel()
+            if counter is not None:
+                counter.close()
             self.task = None
 
     async def _subscribe(self) -> None:

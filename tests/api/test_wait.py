@@ -292,3 +292,27 @@ def test_with_redis_a_published_message_wakes_its_waiter_at_once(
     t.join(8)
     assert answers["r"].status_code == 200 and answers["r"].json()["code"] == "9"
     assert time.monotonic() - sent < 2
+
+
+def test_the_change_counter_moves_only_when_another_connection_commits(tmp_path):
+    """On SQLite the watcher queries only after a commit elsewhere (a poller's SMS)."""
+    import sqlite3
+
+    from leases.api.watch import ChangeCounter
+
+    path = tmp_path / "db.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x)")
+    counter = ChangeCounter(str(path))
+    assert counter.changed()  # the first look has nothing to compare with
+    assert not counter.changed() and not counter.changed()
+    writer.execute("INSERT INTO t VALUES (1)")
+    assert counter.changed()
+    assert not counter.changed()
+    writer.close()
+    path.unlink()
+    (tmp_path / "db.sqlite3-wal").unlink(missing_ok=True)
+    counter.close()
+    assert counter.changed()  # no database: counted as a change, so the watcher queries
+    assert not (tmp_path / "db.sqlite3").exists()  # and none was created
