@@ -9,12 +9,12 @@ the first one's result and never makes a second upstream call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Status
 from ninja.errors import AuthenticationError
@@ -336,8 +336,11 @@ def get_lease(request, lease_id: int = LEASE_ID):
 
 
 def _visible(user, lease_id: int) -> int:
-    permissions.get_for_user(user, Lease.objects.only("pk", "account_id"), lease_id)
-    return lease_id
+    """The lease's account, when the user may read the lease (404 otherwise)."""
+    lease, _membership = permissions.get_for_user(
+        user, Lease.objects.only("pk", "account_id"), lease_id
+    )
+    return lease.account_id
 
 
 def _look(user, lease_id: int, after: int, checked: bool):
@@ -349,6 +352,18 @@ def _look(user, lease_id: int, after: int, checked: bool):
             raise AuthenticationError()
         _visible(user, lease_id)
     return _newer(lease_id, after)
+
+
+def _allowed(user, account_id: int) -> bool:
+    """Whether the token and the membership behind ``user`` still reach the account."""
+    fresh = tokens.recheck(user)
+    if fresh is None:
+        return False
+    try:
+        permissions.require(fresh, account_id)
+    except (Http404, PermissionDenied):
+        return False
+    return True
 
 
 def _newer(lease_id: int, after: int):
@@ -396,31 +411,43 @@ async def wait_code(
     only a number's latest SMS: two SMS to one number within one poll arrive as one, the
     later. The token and the membership are checked again before every answer and at least
     every `ZHIMA_API_WAIT_RECHECK_SECONDS` of waiting (401 or 404 once withdrawn)."""
-    await db(_visible, request.auth, lease_id)
+    account_id = await db(_visible, request.auth, lease_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
     checked = True  # by the authentication and the visibility check just now
     slot = await db(limits.take_wait_slot, request.auth.api_token.pk, wait) if wait else None
     try:
-        with watcher().watch(lease_id) as woken:
+        w = watcher()
+        with w.watch(lease_id) as woken:
+            read = True  # the first read; then when woken, when authority may be gone, at the end
             while True:
-                woken.clear()
-                msg, ended = await db(_look, request.auth, lease_id, after, checked)
-                checked = False
-                if msg is not None:
-                    return Status(200, s.CodeOut.from_orm(msg))
-                if ended:
-                    raise ApiError(
-                        410,
-                        "ended",
-                        _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
-                    )
+                if read:
+                    woken.clear()
+                    msg, ended = await db(_look, request.auth, lease_id, after, checked)
+                    checked = False
+                    if msg is not None:
+                        return Status(200, s.CodeOut.from_orm(msg))
+                    if ended:
+                        raise ApiError(
+                            410,
+                            "ended",
+                            _("The lease has ended (%(s)s) with no newer message.") % {"s": ended},
+                        )
+                    if loop.time() >= deadline:
+                        return no_content()
                 remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return no_content()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), min(remaining, recheck))
+                try:
+                    await asyncio.wait_for(woken.wait(), min(max(remaining, 0), recheck / 2))
+                    read = True
+                except TimeoutError:
+                    # Between reads the authority is checked once per token and account for
+                    # all their waiters (the watcher shares the answer); a read checks it again.
+                    read = loop.time() >= deadline or not await w.shared(
+                        (request.auth.api_token.pk, account_id),
+                        recheck / 2,
+                        lambda: db(_allowed, request.auth, account_id),
+                    )
     finally:
         if slot is not None:  # given back even when the client went away (view cancelled)
             await asyncio.shield(db(limits.give_back, slot))

@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -180,6 +181,25 @@ class Watcher:
         self.waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self.task: asyncio.Task | None = None
         self.queries = 0  # for the benchmark: what the waiting cost
+        self.answers: dict[Hashable, tuple[float, asyncio.Future]] = {}
+
+    async def shared(self, key: Hashable, ttl: float, make: Callable[[], Awaitable[bool]]) -> bool:
+        """``make()``'s answer, shared by every waiter that asks with ``key`` within ``ttl``
+        seconds of it being asked for (a failed one counts as False): a check that waiters of
+        one token and lease repeat costs once per interval, however many they are."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        entry = self.answers.get(key)
+        if entry is None or entry[0] <= now:
+            if len(self.answers) > 10_000:
+                self.answers = {k: v for k, v in self.answers.items() if v[0] > now}
+            entry = self.answers[key] = (now + ttl, asyncio.ensure_future(make()))
+        try:
+            return bool(await asyncio.shield(entry[1]))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
 
     @contextlib.contextmanager
     def watch(self, lease_id: int):

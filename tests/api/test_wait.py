@@ -316,3 +316,34 @@ def test_the_change_counter_moves_only_when_another_connection_commits(tmp_path)
     counter.close()
     assert counter.changed()  # no database: counted as a change, so the watcher queries
     assert not (tmp_path / "db.sqlite3").exists()  # and none was created
+
+
+def test_waiters_of_one_token_share_their_authority_checks(
+    personas, items, api_for, sim, fast, token, settings, monkeypatch
+):
+    """Twenty waits of one token on two leases of one account for 1.2 s, re-checking every
+    0.2 s: the token and membership are looked up about once per half interval for all of
+    them (one shared check), not once per waiter (some 240 checks)."""
+    from leases.api import views
+
+    settings.ZHIMA_API_MAX_WAITS_PER_TOKEN = 40
+    settings.ZHIMA_API_WAIT_RECHECK_SECONDS = 0.2
+    calls = []
+    real = views._allowed
+    monkeypatch.setattr(views, "_allowed", lambda *a: calls.append(a) or real(*a))
+    api = api_for(personas["member"])
+    ids = [lease(api, "1002", f"s{i}")["id"] for i in range(2)]
+    auth = {"Authorization": f"Bearer {token(personas['member'], name='shared')}"}
+
+    async def run():
+        client = AsyncClient()
+        return await asyncio.gather(
+            *[
+                client.get(f"/api/v1/leases/{ids[i % 2]}/code", {"wait": 1.2}, headers=auth)
+                for i in range(20)
+            ]
+        )
+
+    answers = asyncio.run(run())
+    assert {r.status_code for r in answers} == {204}
+    assert 3 <= len(calls) <= 20, len(calls)
