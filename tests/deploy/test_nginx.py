@@ -36,9 +36,6 @@ from .tools import (
     tool,
 )
 
-# One stack for the module: its tests run on one pytest-xdist worker (``--dist loadgroup``).
-pytestmark = pytest.mark.xdist_group("nginx")
-
 METRICS_TOKEN = "deploy-test-metrics-token-0123456789"
 ADMIN_PASSWORD = "deploy-test-Password-1"
 ALLOWED_SCRAPER = "203.0.113.9"  # METRICS_ALLOW_IPS: an address no test client has
