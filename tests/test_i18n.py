@@ -103,3 +103,18 @@ def test_the_sign_in_page_switches_language_before_signing_in(client):
     # Nowhere else to go through it: an outside "next" lands on the site's root.
     r = client.post(reverse("set_language"), {"language": "en", "next": "https://evil.example/"})
     assert r.status_code == 302 and r["Location"] == "/"
+
+
+def test_the_background_tasks_are_named_in_the_readers_language():
+    from django.utils import translation
+
+    from accounts.templatetags.labels import actor_label
+
+    with translation.override("zh-hans"):
+        assert actor_label("task:poller") == "自动（轮询）"
+        assert actor_label("task:auto-release") == "自动（到期释放）"
+        assert actor_label("task:something-new") == "自动（something-new）"
+        assert actor_label("alice") == "alice"
+    with translation.override("en"):
+        assert actor_label("task:poller") == "automatically (poller)"
+        assert actor_label("task:quota") == "automatically (quota refresh)"

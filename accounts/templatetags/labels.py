@@ -12,7 +12,7 @@ from datetime import timedelta
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import ENDPOINT_LABELS
 
@@ -30,10 +30,23 @@ def join_numbers(phones: str) -> str:
     return ", ".join(n for n in phones.split(",") if n)
 
 
+# The background tasks that act on their own, as the UI names them (the actor is stored as
+# ``task:<name>``; a name not listed here is shown as stored).
+TASK_LABELS = {
+    "poller": gettext_lazy("poller"),
+    "auto-release": gettext_lazy("auto-release"),
+    "reconcile": gettext_lazy("reconcile"),
+    "quota": gettext_lazy("quota refresh"),
+    "items": gettext_lazy("item refresh"),
+    "bootstrap": gettext_lazy("bootstrap"),
+}
+
+
 @register.filter
 def actor_label(actor: str) -> str:
     if actor.startswith("task:"):
-        return gettext("automatically (%(task)s)") % {"task": actor.removeprefix("task:")}
+        task = actor.removeprefix("task:")
+        return gettext("automatically (%(task)s)") % {"task": TASK_LABELS.get(task, task)}
     return actor
 
 
