@@ -52,8 +52,12 @@ def free_port(start: int = 8500, end: int = 8600) -> int:
 
 
 def free_ports(n: int) -> list[int]:
+    """``n`` free ports, from a stretch of the range of this pytest-xdist worker's own: two
+    workers building stacks at once must not both pick a port neither has bound yet."""
     ports: list[int] = []
-    start = 8500 + (os.getpid() % 50)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    slot = int(worker[2:]) % 5 if worker[2:].isdigit() else os.getpid() % 5
+    start = 8500 + 20 * slot
     while len(ports) < n:
         port = free_port(start)
         ports.append(port)
