@@ -44,7 +44,7 @@ class Handler(ASGIHandler):
             return await super().run_get_response(request)
         get_response = sync_to_async(self.sync_handler.get_response, thread_sensitive=True)
         response = await get_response(request)
-        response._handler_class = self.__class__
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django does
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
         return response
