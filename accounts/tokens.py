@@ -121,7 +121,9 @@ def recheck(user):
 
 
 def _member(token: ApiToken):
-    token.account_ids = list(token.accounts.values_list("pk", flat=True))
+    # The accounts narrow a limited token only (accounts.permissions): an unlimited one needs
+    # no query for them.
+    token.account_ids = list(token.accounts.values_list("pk", flat=True)) if token.limited else []
     user = token.user
     # Read back with getattr (accounts.permissions); Django's User declares no such attribute.
     user.api_token = token  # type: ignore[attr-defined]

@@ -88,6 +88,17 @@ def _lease(request, lease_id: int, role: str = Role.VIEWER) -> Lease:
     return lease
 
 
+# A lease's own columns: what an action changes. Its item, account, member and token stay as
+# read with it.
+OWN_COLUMNS = [f.attname for f in Lease._meta.concrete_fields if not f.is_relation]
+
+
+def _after(lease: Lease) -> s.LeaseOut:
+    """The lease as an action left it (the member passed the gate for the action)."""
+    lease.refresh_from_db(fields=OWN_COLUMNS)
+    return _lease_out(lease)
+
+
 # -- items -----------------------------------------------------------------------------------
 
 
@@ -107,7 +118,7 @@ def list_items(request):
 
 
 def _account_for(request, name: str | None):
-    accounts = list(permissions.accounts_for(request.auth))
+    accounts = permissions.accounts_list(request.auth)
     if name:
         for account in accounts:
             if account.name == name:
@@ -181,8 +192,8 @@ def _answer(request, req: LeaseRequest, fingerprint: str) -> HttpResponse:
             "content": response.content,
             "headers": dict(response.items()),
         }
-        cache.add(f"api-answer:{req.key}", stored, ANSWER_SECONDS)
-        stored = cache.get(f"api-answer:{req.key}") or stored
+        if not cache.add(f"api-answer:{req.key}", stored, ANSWER_SECONDS):
+            stored = cache.get(f"api-answer:{req.key}") or stored  # a concurrent replay's
     response = HttpResponse(stored["content"], status=stored["status"])
     for name, value in stored["headers"].items():
         response[name] = value
@@ -482,7 +493,7 @@ def release(request, lease_id: int = LEASE_ID):
         raise ApiError(502, "release_pending", str(exc)) from None
     except services.NotHeld as exc:
         raise ApiError(409, "not_held", str(exc)) from None
-    return _lease_out(_lease(request, lease_id))
+    return _after(lease)
 
 
 @api.post(
@@ -500,7 +511,7 @@ def blacklist(request, lease_id: int = LEASE_ID):
     lease."""
     lease = _lease(request, lease_id, Role.OPERATOR)
     services.blacklist(request.auth, lease)
-    return _lease_out(_lease(request, lease_id))
+    return _after(lease)
 
 
 @api.post(
@@ -519,7 +530,7 @@ def keep_waiting(request, lease_id: int = LEASE_ID):
     `message_id` read. A single-SMS item is a 409."""
     lease = _lease(request, lease_id, Role.OPERATOR)
     services.keep_waiting(request.auth, lease)
-    return _lease_out(_lease(request, lease_id))
+    return _after(lease)
 
 
 @api.post(

@@ -46,6 +46,7 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
         params={"user": user.get_username()},
         end_state=LeaseState.BLOCKED,
         next_poll_at=timezone.now() + in_flight(),
+        look_first=False,
     )
     if not claimed:
         raise ServiceError(_("This number is no longer held."))
@@ -61,9 +62,17 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
                 actor=ctx.actor,
                 reason=EndReason.GONE,
                 params={"msg": exc.msg},
+                look_first=False,
             )
         else:
-            transition(claim, before, reason="", end_state="", next_poll_at=timezone.now())
+            transition(
+                claim,
+                before,
+                reason="",
+                end_state="",
+                next_poll_at=timezone.now(),
+                look_first=False,
+            )
         raise upstream_error(exc) from None
     transition(
         claim,
@@ -71,6 +80,7 @@ def blacklist(user: permissions.Actor, lease: Lease) -> None:
         actor=ctx.actor,
         reason=EndReason.BLACKLISTED,
         params={"user": user.get_username()},
+        look_first=False,
     )
 
 
@@ -88,6 +98,7 @@ def keep_waiting(user: permissions.Actor, lease: Lease) -> None:
         event_kind=EventKind.WAITING,
         next_poll_at=now,
         wait_deadline=now + timedelta(seconds=lease.item.wait_limit_seconds),
+        look_first=False,
     )
     if not changed:
         raise ServiceError(_("Only a number that has received an SMS can wait for another."))

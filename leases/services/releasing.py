@@ -83,6 +83,12 @@ def release_due(
                 qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(qs.select_related("item", "account")[:limit])
         Lease.objects.filter(pk__in=[r.pk for r in rows]).update(next_poll_at=now + in_flight())
+    return _release_claimed(ctx, rows)
+
+
+def _release_claimed(ctx: CallContext, rows: list[Lease]) -> dict[str, int]:
+    """One release call per item for ``rows`` (claimed: ``next_poll_at`` past any call's
+    timeout), then each finished as its intent says; returns counts."""
     groups: dict[tuple[int, str], list[Lease]] = defaultdict(list)
     for lease in rows:
         groups[(lease.account_id, lease.item.item_id)].append(lease)
@@ -112,6 +118,7 @@ def release_due(
                 actor=ctx.actor,
                 reason=reason,
                 params=params,
+                look_first=False,
             )
             if done:
                 counts[state] += 1
@@ -142,14 +149,23 @@ def release(
     for lease in leases:
         permissions.require(user, lease.account_id, Role.OPERATOR)
         ids.append(lease.pk)
-    queued = queue_release(
+    ctx = CallContext.for_user(user)
+    # Queued and claimed in one step: no worker takes them while this call releases them.
+    claimed = transition(
         Lease.objects.active().filter(pk__in=ids),
-        LeaseState.RELEASED,
-        reason,
-        {"user": user.get_username()},
+        LeaseState.RELEASING,
+        reason=reason,
+        params={"user": user.get_username()},
+        end_state=LeaseState.RELEASED,
+        next_poll_at=timezone.now() + in_flight(),
+        look_first=False,
     )
-    counts = release_due(CallContext.for_user(user), ids=ids)
-    counts["queued"] = queued
+    rows = Lease.objects.filter(pk__in=claimed).select_related("item", "account").order_by("pk")
+    counts = defaultdict(int, _release_claimed(ctx, list(rows)) if claimed else {})
+    if rest := set(ids) - set(claimed):  # already queued: released now if they are due
+        for key, n in release_due(ctx, ids=rest).items():
+            counts[key] += n
+    counts["queued"] = len(claimed)
     return counts
 
 

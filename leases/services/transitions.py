@@ -33,6 +33,7 @@ def transition(
     reason: str | None = None,
     params: dict[str, Any] | None = None,
     now: datetime | None = None,
+    look_first: bool = True,
     **fields: Any,
 ) -> list[int]:
     """Move ``leases`` to ``to``; returns the ids that moved.
@@ -40,7 +41,8 @@ def transition(
     ``reason`` and ``params`` are the end reason (a code and its parameters) — stored on the
     lease and on its event. A final state ends the lease (``ended_at``, no next poll) and writes
     an event named after it; other changes write ``event_kind`` when given. ``fields`` are
-    further columns to set in the same statement.
+    further columns to set in the same statement. ``look_first=False``: the leases were named
+    (a person's action, a claimed release) and are expected to move; no plain read first.
     """
     now = now or timezone.now()
     values: dict[str, Any] = {"state": to, "version": F("version") + 1, **fields}
@@ -53,11 +55,13 @@ def transition(
         event_kind = event_kind or to
     # A plain read first: most calls (the sweep's, every second) find nothing to move and
     # then cost one query, no transaction. What it found is claimed again under the lock.
-    seen = list(leases.order_by().values_list("pk", flat=True))
-    if not seen:
-        return []
+    if look_first:
+        seen = list(leases.order_by().values_list("pk", flat=True))
+        if not seen:
+            return []
+        leases = leases.filter(pk__in=seen)
     with transaction.atomic(savepoint=False):
-        qs = leases.filter(pk__in=seen).order_by("pk")
+        qs = leases.order_by("pk")
         if transaction.get_connection().features.has_select_for_update:
             qs = qs.select_for_update(of=("self",))
         ids = list(qs.values_list("pk", flat=True))

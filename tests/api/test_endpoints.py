@@ -334,3 +334,21 @@ def test_control_characters_are_bad_input_not_a_database_error(personas, items, 
     (one,) = lease(api, "1004", key="ok")
     r = api.post(f"/leases/{one['id']}/send", {"text": "a\x00b"}, key="nul")
     assert r.status_code == 400
+
+
+def test_a_lease_and_its_release_stay_within_their_statements(personas, items, api_for, sim):
+    """The statements of the two calls every kit test makes (every one costs the one web
+    process CPU under a suite's load; bench/kits.py measures the effect). The write-ahead audit,
+    the reservation and each transition are in these counts: a new statement is a choice."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_for(personas["member"])
+    api.post("/leases", {"item": "1001"}, key="warm-" + "w" * 27)  # the session verified
+    with CaptureQueriesContext(connection) as leasing:
+        r = api.post("/leases", {"item": "1001"}, key="count-" + "c" * 26)
+    assert r.status_code == 201, r.content
+    with CaptureQueriesContext(connection) as releasing:
+        done = api.post(f"/leases/{r.json()['leases'][0]['id']}/release")
+    assert done.status_code == 200 and done.json()["state"] == "released"
+    assert len(leasing) <= 25 and len(releasing) <= 17, (len(leasing), len(releasing))
