@@ -1,22 +1,27 @@
 """The ASGI application (uvicorn serves it; see README "Running for a team").
 
-Django runs each request inside its own thread context, so that the synchronous parts of a
-request (signal receivers, middleware hooks, sync views) share one thread created for it; that
-thread lives until the response is sent.
+Django runs the synchronous parts of a request (signal receivers, middleware hooks, sync
+views) on one thread of its own, so that they share the thread-bound state: the database
+connection, the cache's SQLite connections. Here:
 
-Every view but one is synchronous, and so is every middleware's work: Django's async chain
-would hop to that thread and back for each middleware hook (about twenty hops a request, a
-tenth of an API call's CPU). Those requests run the whole chain in one hop, as under WSGI.
-
-The API's long-poll (``/api/v1/leases/<id>/code``) is an async view whose database work runs
-on its own small pool: it keeps the async chain and skips the per-request context, so its few
-synchronous hooks run briefly on asgiref's shared thread and a waiting request holds no thread.
+- Every view but one is synchronous, and so is every middleware's work: Django's async chain
+  would hop to that thread and back for each middleware hook (about twenty hops a request).
+  Those requests run the whole chain in one hop, as under WSGI.
+- That thread is taken from a pool of idle ones rather than started for the request and
+  joined after it: a new thread would open a new database connection and the cache's stores
+  again (several milliseconds of CPU, more than many requests). A thread goes back to the pool
+  once its work is done, even the work of a request whose client left.
+- The API's long-poll (``/api/v1/leases/<id>/code``) is an async view whose database work runs
+  on its own small pool: it keeps the async chain and takes no thread, so its few synchronous
+  hooks run briefly on asgiref's shared thread and a waiting request holds no thread.
 """
 
+import asyncio
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
@@ -25,6 +30,8 @@ from django.http import FileResponse
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhima_site.settings")
 
 LONG_POLL = re.compile(r"^/api/v1/leases/[^/]+/code/?$")
+# Idle request threads kept; more concurrent requests get threads of their own, let go after.
+IDLE_THREADS = 16
 
 
 class Handler(ASGIHandler):
@@ -32,12 +39,24 @@ class Handler(ASGIHandler):
         super().__init__()
         self.sync_handler = BaseHandler()
         self.sync_handler.load_middleware(is_async=False)
+        self.idle: list[ThreadPoolExecutor] = []
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and LONG_POLL.match(scope.get("path", "")):
-            await self.handle(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)  # Django's refusal
+        if LONG_POLL.match(scope.get("path", "")):
+            return await self.handle(scope, receive, send)
+        thread = self.idle.pop() if self.idle else ThreadPoolExecutor(1, "request")
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            # Back to the pool once idle: a request whose client left may still be running.
+            await asyncio.get_running_loop().run_in_executor(thread, _idle)
+            if len(self.idle) < IDLE_THREADS:
+                self.idle.append(thread)
+            else:
+                thread.shutdown(wait=False)
 
     async def run_get_response(self, request):
         if LONG_POLL.match(request.path):
@@ -48,6 +67,10 @@ class Handler(ASGIHandler):
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
         return response
+
+
+def _idle() -> None:
+    """Runs once the thread's earlier work is done."""
 
 
 get_asgi_application()  # django.setup()

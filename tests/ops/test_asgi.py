@@ -1,38 +1,15 @@
 """The ASGI application as uvicorn serves it: how a page's synchronous work is scheduled."""
 
 import asyncio
+import threading
+import time
 
 import pytest
 from asgiref.sync import SyncToAsync
 
 
-def _get(path: str) -> tuple[int, int]:
-    """``path`` through the project's ASGI application: its status and how many times the
-    request hopped from the event loop to a thread."""
-    from zhima_site.asgi import application
-
-    hops = 0
-    original = SyncToAsync.__call__
-
-    async def counted(self, *args, **kwargs):
-        nonlocal hops
-        hops += 1
-        return await original(self, *args, **kwargs)
-
-    out: list[dict] = []
-
-    sent: list[int] = []
-
-    async def receive():
-        if not sent:
-            sent.append(1)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)  # the client stays connected
-
-    async def send(message):
-        out.append(message)
-
-    scope = {
+def _scope(path: str) -> dict:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -46,19 +23,78 @@ def _get(path: str) -> tuple[int, int]:
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 80),
     }
-    SyncToAsync.__call__ = counted  # type: ignore[method-assign]
-    try:
-        asyncio.run(application(scope, receive, send))
-    finally:
-        SyncToAsync.__call__ = original  # type: ignore[method-assign]
-    return out[0]["status"], hops
+
+
+async def _call(path: str) -> int:
+    """``path`` through the project's ASGI application (what uvicorn serves); its status."""
+    from zhima_site.asgi import application
+
+    out: list[dict] = []
+    sent: list[int] = []
+
+    async def receive():
+        if not sent:
+            sent.append(1)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)  # the client stays connected
+
+    async def send(message):
+        out.append(message)
+
+    await application(_scope(path), receive, send)
+    return out[0]["status"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_page_runs_its_middleware_and_view_in_one_hop_to_its_thread():
     """Every middleware is synchronous: Django's async chain would hop to the request's thread
     and back for each hook (twenty-odd hops); the whole chain runs in one."""
-    status, hops = _get("/login/")
+    hops = 0
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        nonlocal hops
+        hops += 1
+        return await original(self, *args, **kwargs)
+
+    SyncToAsync.__call__ = counted
+    try:
+        status = asyncio.run(_call("/login/"))
+    finally:
+        SyncToAsync.__call__ = original
     assert status == 200
     # The chain, the request_started and request_finished receivers, the response's close.
     assert hops <= 4, hops
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_reuse_idle_threads_and_concurrent_ones_get_their_own():
+    """A request's synchronous work runs on a pooled thread: the next request finds the same
+    thread (its database connection and cache stores open); requests at the same time each
+    have one, so one's slow work does not hold up another's."""
+    from django.core.signals import request_started
+    from django.db import connection
+
+    seen: list[tuple[int, int]] = []
+
+    def started(**kwargs):
+        connection.ensure_connection()
+        seen.append((threading.get_ident(), id(connection.connection)))
+        time.sleep(0.3)
+
+    request_started.connect(started, dispatch_uid="test-asgi-threads")
+    try:
+
+        async def run():
+            first = await _call("/login/")
+            begun = time.monotonic()
+            both = await asyncio.gather(_call("/login/"), _call("/login/"))
+            return [first, *both], time.monotonic() - begun
+
+        statuses, together = asyncio.run(run())
+    finally:
+        request_started.disconnect(dispatch_uid="test-asgi-threads")
+    assert statuses == [200, 200, 200]
+    assert seen[0] in seen[1:]  # the idle thread, and its connection, again
+    assert seen[1][0] != seen[2][0]  # the two at once: one thread each
+    assert together < 0.55, together  # side by side, not one after the other (0.6 s)
