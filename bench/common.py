@@ -90,6 +90,7 @@ def start_simulator(*args: str, **knobs):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a process group of its own: its CPU can be counted
     )
     base = f"http://127.0.0.1:{port}/zsmcode/"
     for _ in range(200):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -174,11 +175,46 @@ def console(db_url: str, sim_base: str, web_workers: int = 0):
     return url, token, [web, cluster]
 
 
+def group_cpu(pid: int) -> float:
+    """CPU seconds used so far by the live processes of ``pid``'s process group."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[2]) == pid:  # pgrp
+            total += (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+    return total
+
+
+class CpuShare:
+    """CPU per test of each process while a suite runs: where a test's cost goes."""
+
+    def __init__(self, groups: dict[str, int]):
+        self.groups = groups
+        self.before = {name: group_cpu(pid) for name, pid in groups.items()}
+        self.children = _children_cpu()
+
+    def line(self, tests: int) -> str:
+        spent = {name: group_cpu(pid) - self.before[name] for name, pid in self.groups.items()}
+        spent["the suite's processes"] = _children_cpu() - self.children
+        parts = ", ".join(f"{name} {s / tests * 1000:.0f}" for name, s in spent.items())
+        return f"  CPU per test (ms): {parts}"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def bench_pytest(work: Path, env: dict, tests: int, workers: int) -> None:
+def bench_pytest(work: Path, env: dict, tests: int, workers: int, groups: dict[str, int]) -> None:
     site = install_kit(work, "pytest-xdist", "execnet")
     suite = work / "suite"
     suite.mkdir()
@@ -188,6 +224,7 @@ def bench_pytest(work: Path, env: dict, tests: int, workers: int) -> None:
     out = work / "py.jsonl"
     run_env = {**kit_env(**env), "PYTHONPATH": str(site), "BENCH_OUT": str(out)}
     run_env["BENCH_TESTS"] = str(tests)
+    share = CpuShare(groups)
     started = time.monotonic()
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider",
@@ -213,6 +250,7 @@ def bench_pytest(work: Path, env: dict, tests: int, workers: int) -> None:
         f"{statistics.mean(teardown) * 1000:.0f} + wait call {statistics.mean(wait) * 1000:.0f}"
         f" ms); suite {wall:.1f} s"
     )
+    print(share.line(len(per)))
 
 
 def playwright(project: Path, spec: str, env: dict, tests: int, workers: int):
@@ -234,7 +272,10 @@ def playwright(project: Path, spec: str, env: dict, tests: int, workers: int):
     return wall, json.loads(report.read_text()), lines(out)
 
 
-def bench_playwright_overhead(project: Path, env: dict, tests: int, workers: int) -> None:
+def bench_playwright_overhead(
+    project: Path, env: dict, tests: int, workers: int, groups: dict[str, int]
+) -> None:
+    share = CpuShare(groups)
     wall, report, rows = playwright(project, PW_OVERHEAD, env, tests, workers)
     other = {row["title"]: row["other"] for row in rows}
     durations = {
@@ -250,6 +291,7 @@ def bench_playwright_overhead(project: Path, env: dict, tests: int, workers: int
         f"(test duration with its fixtures, less the SMS and the wait for it to be stored); "
         f"suite {wall:.1f} s"
     )
+    print(share.line(len(total)))
 
 
 def bench_playwright_wall(project: Path, env: dict, sim_root: str, tests: int, workers: int):
@@ -309,13 +351,15 @@ def main() -> None:
         "ZHIMA_SIM_URL": sim_root,
         "ZHIMA_RUN_ID": f"bench-{os.getpid()}",
     }
+    web, cluster = procs
+    groups = {"console web": web.pid, "poller (qcluster)": cluster.pid, "simulator": sim.pid}
     project = KIT / ".bench"
     project.mkdir(exist_ok=True)
     (project / "playwright.config.ts").write_text(PW_CONFIG)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            bench_pytest(Path(tmp), env, args.tests, args.workers)
-        bench_playwright_overhead(project, env, args.tests, args.workers)
+            bench_pytest(Path(tmp), env, args.tests, args.workers, groups)
+        bench_playwright_overhead(project, env, args.tests, args.workers, groups)
         bench_playwright_wall(project, env, sim_root, args.tests, args.pw_workers)
         held = requests.get(sim_root + "_sim/leases", timeout=5).json()
         print(f"numbers still held upstream after the runs: {len(held)}")

@@ -11,6 +11,7 @@ connection, the cache's SQLite connections. Here:
   joined after it: a new thread would open a new database connection and the cache's stores
   again (several milliseconds of CPU, more than many requests). A thread goes back to the pool
   once its work is done, even the work of a request whose client left.
+- The URL conf and the views are imported when the application is, not on a first request.
 - The API's long-poll (``/api/v1/leases/<id>/code``) is an async view whose database work runs
   on its own small pool: it keeps the async chain and takes no thread, so its few synchronous
   hooks run briefly on asgiref's shared thread and a waiting request holds no thread.
@@ -26,6 +27,7 @@ from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhima_site.settings")
 
@@ -75,3 +77,6 @@ def _idle() -> None:
 
 get_asgi_application()  # django.setup()
 application = Handler()
+# The URL conf and every view module imported now, not by the first requests (a second of CPU
+# that a restart's first burst of requests would wait for).
+get_resolver().check()  # reads url_patterns, which imports them

@@ -1,6 +1,9 @@
 """The ASGI application as uvicorn serves it: how a page's synchronous work is scheduled."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -98,3 +101,15 @@ def test_requests_reuse_idle_threads_and_concurrent_ones_get_their_own():
     assert seen[0] in seen[1:]  # the idle thread, and its connection, again
     assert seen[1][0] != seen[2][0]  # the two at once: one thread each
     assert together < 0.55, together  # side by side, not one after the other (0.6 s)
+
+
+def test_the_application_imports_its_views_before_the_first_request():
+    """A restarted web process answers its first requests without importing the URL conf and
+    every view first (a second of CPU the first burst of requests would wait for)."""
+    views = ("leases.api.views", "leases.views", "accounts.views")
+    code = f"import sys, zhima_site.asgi; print(all(m in sys.modules for m in {views}))"
+    env = {**os.environ, "DJANGO_DEBUG": "true", "DATABASE_URL": "sqlite://:memory:"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
