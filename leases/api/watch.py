@@ -111,7 +111,8 @@ def _events_after(floor: int) -> list[tuple[int, int]]:
 class ChangeCounter:
     """SQLite's ``PRAGMA data_version`` on a connection of the watcher's own: it changes once
     another connection (a poller in another process included) commits. Any doubt (no file, a
-    locked or unreadable database) counts as a change, so the watcher queries as before."""
+    locked or unreadable database) counts as a change, so the watcher queries as before. It
+    runs on the event loop, so it never waits for a lock: a locked database answers at once."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -134,7 +135,7 @@ class ChangeCounter:
         try:
             if self.con is None:
                 uri = Path(self.path).resolve().as_uri() + "?mode=rw"  # never creates one
-                self.con = sqlite3.connect(uri, uri=True, timeout=0.05, check_same_thread=False)
+                self.con = sqlite3.connect(uri, uri=True, timeout=0, check_same_thread=False)
             version = self.con.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:
             self.close()

@@ -318,6 +318,26 @@ def test_the_change_counter_moves_only_when_another_connection_commits(tmp_path)
     assert not (tmp_path / "db.sqlite3").exists()  # and none was created
 
 
+def test_the_change_counter_never_waits_for_a_lock(tmp_path):
+    """It runs on the web process's event loop: a database locked by another process is a
+    change at once (the watcher's query then runs on its pool), never a wait for the lock."""
+    import sqlite3
+
+    from leases.api.watch import ChangeCounter
+
+    path = tmp_path / "db.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    counter = ChangeCounter(str(path))
+    counter.changed()
+    writer.execute("BEGIN EXCLUSIVE")  # readers locked out (a rollback-journal database)
+    begun = time.monotonic()
+    assert counter.changed()
+    assert time.monotonic() - begun < 0.04  # a busy timeout of 0.05 s would be waited out
+    writer.execute("COMMIT")
+    counter.close()
+
+
 def test_waiters_of_one_token_share_their_authority_checks(
     personas, items, api_for, sim, fast, token, settings, monkeypatch
 ):
