@@ -16,8 +16,6 @@ The web process's CPU is read from ``/proc`` (its process group: gunicorn's work
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
 import threading
 import time
@@ -26,7 +24,7 @@ import uuid
 import requests
 from common import fresh_database, machine, setup_django, start_simulator
 
-from kits import console, group_cpu
+from kits import console, for_a_team, group_cpu, stop
 
 
 def lease_and_release(url: str, token: str, pairs: int, times: list[tuple[float, float]]) -> None:
@@ -66,9 +64,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (--team)")
     args = parser.parse_args()
     if args.team:
-        os.environ["BENCH_DATABASE"] = "postgres"
-        os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
-        os.environ["Q_CLUSTER_NAME"] = os.environ["CACHE_KEY_PREFIX"] = f"bench-cost-{os.getpid()}"
+        for_a_team("bench-cost")
     print(machine())
     db_url = fresh_database("bench_api_cost")
     setup_django(db_url, ZHIMA_API_LEASES_PER_MINUTE=0, DJANGO_SECRET_KEY="bench-only-" + "x" * 50)
@@ -101,9 +97,7 @@ def main() -> None:
                 f"on average ({n} pairs in {wall:.1f} s)"
             )
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-        sim.kill()
+        stop(procs, sim)
 
 
 if __name__ == "__main__":

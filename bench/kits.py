@@ -175,6 +175,20 @@ def console(db_url: str, sim_base: str, web_workers: int = 0):
     return url, token, [web, cluster]
 
 
+def for_a_team(name: str) -> None:
+    """The console as README's "Running for a team" deploys it: PostgreSQL (``BENCH_PG``),
+    Redis (``BENCH_REDIS``) as broker and cache, a cluster and cache prefix of its own."""
+    os.environ["BENCH_DATABASE"] = "postgres"
+    os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+    os.environ["Q_CLUSTER_NAME"] = os.environ["CACHE_KEY_PREFIX"] = f"{name}-{os.getpid()}"
+
+
+def stop(procs: list[subprocess.Popen], sim: subprocess.Popen) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGKILL)
+    sim.kill()
+
+
 def group_cpu(pid: int) -> float:
     """CPU seconds used so far by the live processes of ``pid``'s process group."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
@@ -327,9 +341,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (--team)")
     args = parser.parse_args()
     if args.team:
-        os.environ["BENCH_DATABASE"] = "postgres"
-        os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
-        os.environ["Q_CLUSTER_NAME"] = os.environ["CACHE_KEY_PREFIX"] = f"bench-kits-{os.getpid()}"
+        for_a_team("bench-kits")
     print(machine())
     deployment = (
         f"PostgreSQL + Redis, gunicorn -w {args.web_workers}"
@@ -364,9 +376,7 @@ def main() -> None:
         held = requests.get(sim_root + "_sim/leases", timeout=5).json()
         print(f"numbers still held upstream after the runs: {len(held)}")
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-        sim.kill()
+        stop(procs, sim)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,47 @@ def run_async(make_coroutine):
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
+def http_scope(path: str, query: str = "", headers: tuple = ()) -> dict:
+    """An ASGI scope of a GET of ``path`` on the loopback, as uvicorn passes it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def asgi_get(path: str, query: str = "", headers: tuple = ()) -> int:
+    """A GET through the project's ASGI application (what uvicorn serves), the client staying
+    connected until the answer; its status."""
+    import asyncio
+
+    from zhima_site.asgi import application
+
+    out: list[dict] = []
+    sent: list[int] = []
+
+    async def receive():
+        if not sent:
+            sent.append(1)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)  # the client stays connected
+
+    async def send(message):
+        out.append(message)
+
+    await application(http_scope(path, query, headers), receive, send)
+    return out[0]["status"]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """For pytest-xdist (``--dist loadgroup``): the plugin's tests are to share one pip install,

@@ -12,7 +12,7 @@ from django.test import AsyncClient
 
 from leases.models import Lease, LeaseState, Message
 from leases.poller import Poller
-from tests.conftest import wait_until
+from tests.conftest import asgi_get, wait_until
 
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("transactional_db")]
 
@@ -192,7 +192,6 @@ def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
     """Through the project's ASGI application (what uvicorn serves): 30 concurrent waits
     add no thread per request (the API's small database pool and asgiref's shared thread)."""
     settings.ZHIMA_API_MAX_WAITS_PER_TOKEN = 30
-    from zhima_site.asgi import application
 
     api = api_for(personas["member"])
     one = lease(api, "1001", "t")
@@ -200,33 +199,7 @@ def test_waiting_requests_hold_no_thread_each_under_the_asgi_server(
     path = f"/api/v1/leases/{one['id']}/code"
 
     async def call(wait):
-        sent, out = [], []
-
-        async def receive():
-            if not sent:
-                sent.append(1)
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await asyncio.sleep(3600)  # the client stays connected
-
-        async def send(message):
-            out.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": f"wait={wait}".encode(),
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), (b"authorization", auth)],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 80),
-        }
-        await application(scope, receive, send)
-        return out[0]["status"]
+        return await asgi_get(path, f"wait={wait}", ((b"authorization", auth),))
 
     async def run():
         await call(0)  # the pool and the shared thread exist from here on

@@ -10,42 +10,7 @@ import time
 import pytest
 from asgiref.sync import SyncToAsync
 
-
-def _scope(path: str) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 80),
-    }
-
-
-async def _call(path: str) -> int:
-    """``path`` through the project's ASGI application (what uvicorn serves); its status."""
-    from zhima_site.asgi import application
-
-    out: list[dict] = []
-    sent: list[int] = []
-
-    async def receive():
-        if not sent:
-            sent.append(1)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)  # the client stays connected
-
-    async def send(message):
-        out.append(message)
-
-    await application(_scope(path), receive, send)
-    return out[0]["status"]
+from tests.conftest import asgi_get, run_async
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,7 +27,7 @@ def test_a_page_runs_its_middleware_and_view_in_one_hop_to_its_thread():
 
     SyncToAsync.__call__ = counted
     try:
-        status = asyncio.run(_call("/login/"))
+        status = run_async(lambda: asgi_get("/login/"))
     finally:
         SyncToAsync.__call__ = original
     assert status == 200
@@ -89,12 +54,12 @@ def test_requests_reuse_idle_threads_and_concurrent_ones_get_their_own():
     try:
 
         async def run():
-            first = await _call("/login/")
+            first = await asgi_get("/login/")
             begun = time.monotonic()
-            both = await asyncio.gather(_call("/login/"), _call("/login/"))
+            both = await asyncio.gather(asgi_get("/login/"), asgi_get("/login/"))
             return [first, *both], time.monotonic() - begun
 
-        statuses, together = asyncio.run(run())
+        statuses, together = run_async(run)
     finally:
         request_started.disconnect(dispatch_uid="test-asgi-threads")
     assert statuses == [200, 200, 200]
