@@ -4,6 +4,7 @@ built with tsc, and ``npx playwright test`` runs against a live console."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +25,16 @@ def npm(*args: str, cwd: Path = KIT, env: dict | None = None, timeout: float = 6
 
 def ensure_built() -> dict[str, float]:
     """``npm ci`` when node_modules does not match package-lock.json (a stamp records the
-    lock it was installed from), then ``npm run build``; the seconds each took."""
+    lock it was installed from), then ``npm run build``; the seconds each took. One process at
+    a time (the test workers each build it for their session): another's ``npm ci`` would
+    empty node_modules under this one's ``tsc``."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    with open(ROOT / "var" / "playwright-zhima.build.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _build()
+
+
+def _build() -> dict[str, float]:
     lock = hashlib.sha256((KIT / "package-lock.json").read_bytes()).hexdigest()
     stamp = KIT / "node_modules" / ".installed-from-lock"
     timings = {"npm ci": 0.0}
