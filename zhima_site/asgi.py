@@ -22,8 +22,8 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
@@ -75,7 +75,7 @@ def _idle() -> None:
     """Runs once the thread's earlier work is done."""
 
 
-get_asgi_application()  # django.setup()
+django.setup(set_prefix=False)  # as get_asgi_application does, without a handler to discard
 application = Handler()
 # The URL conf and every view module imported now, not by the first requests (a second of CPU
 # that a restart's first burst of requests would wait for).

@@ -103,10 +103,13 @@ TEMPLATES = [
 
 # -- Database ----------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Connections are kept (the web's request threads are pooled, zhima_site.asgi) and checked
+# before a request reuses one: a database restarted meanwhile costs no request an error.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Kept open as on PostgreSQL: the web's request threads are pooled (zhima_site.asgi), and
-    # opening a connection costs more CPU than most requests' queries.
+    # Kept open as on PostgreSQL: opening one costs more CPU than most requests' queries.
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web server read while a worker writes; IMMEDIATE takes the write lock
         # when a transaction starts, so two writers queue instead of failing mid-way.

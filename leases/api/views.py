@@ -95,7 +95,10 @@ OWN_COLUMNS = [f.attname for f in Lease._meta.concrete_fields if not f.is_relati
 
 def _after(lease: Lease) -> s.LeaseOut:
     """The lease as an action left it (the member passed the gate for the action)."""
-    lease.refresh_from_db(fields=OWN_COLUMNS)
+    try:
+        lease.refresh_from_db(fields=OWN_COLUMNS)
+    except Lease.DoesNotExist:  # deleted meanwhile (its account, in the admin)
+        raise Http404(permissions.NOT_FOUND) from None
     return _lease_out(lease)
 
 

@@ -78,3 +78,33 @@ def test_the_application_imports_its_views_before_the_first_request():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+@pytest.mark.backend
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_threads_connection_ended_by_the_server_costs_no_request_an_error():
+    """A pooled thread keeps its database connection between requests: when the server ends
+    it (a restart, a failover, an idle timeout), the next request on that thread reconnects
+    instead of failing."""
+    from django.core.signals import request_started
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a database server ending a connection: PostgreSQL")
+    pids: list[int] = []
+
+    def started(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pids.append(cursor.fetchone()[0])
+
+    request_started.connect(started, dispatch_uid="test-asgi-server-ended")
+    try:
+        assert run_async(lambda: asgi_get("/login/")) == 200
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pids[-1]])
+        statuses = [run_async(lambda: asgi_get("/login/")) for _ in range(3)]
+    finally:
+        request_started.disconnect(dispatch_uid="test-asgi-server-ended")
+    assert statuses == [200, 200, 200]
+    assert pids[1] != pids[0]  # the same thread, a new connection
