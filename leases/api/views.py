@@ -13,13 +13,11 @@ import hashlib
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Status
-from ninja.errors import AuthenticationError
 
-from accounts import permissions, tokens
+from accounts import permissions
 from accounts.models import Role
 
 from .. import services
@@ -46,6 +44,7 @@ from .errors import (
     no_content,
 )
 from .openapi import CREATE_LEASE_ERRORS, ERROR_TEXT, ZhimaAPI, operation
+from .reads import allowed, look, visible
 from .watch import db, watcher
 
 api = ZhimaAPI(
@@ -349,52 +348,6 @@ def get_lease(request, lease_id: int = LEASE_ID):
 # -- waiting for the code --------------------------------------------------------------------
 
 
-def _visible(user, lease_id: int) -> int:
-    """The lease's account, when the user may read the lease (404 otherwise)."""
-    lease, _membership = permissions.get_for_user(
-        user, Lease.objects.only("pk", "account_id"), lease_id
-    )
-    return lease.account_id
-
-
-def _look(user, lease_id: int, after: int, checked: bool):
-    """``_newer``, with the member's authority checked again unless it was just now: 401
-    once the token is revoked or expired, 404 once the lease is out of its reach."""
-    if not checked:
-        user = tokens.recheck(user)
-        if user is None:
-            raise AuthenticationError()
-        _visible(user, lease_id)
-    return _newer(lease_id, after)
-
-
-def _allowed(user, account_id: int) -> bool:
-    """Whether the token and the membership behind ``user`` still reach the account."""
-    fresh = tokens.recheck(user)
-    if fresh is None:
-        return False
-    try:
-        permissions.require(fresh, account_id)
-    except (Http404, PermissionDenied):
-        return False
-    return True
-
-
-def _newer(lease_id: int, after: int):
-    """The first received message after ``after``, or whether the lease has ended."""
-    msg = (
-        Message.objects.filter(lease_id=lease_id, direction=Message.Direction.RECEIVED)
-        .filter(id__gt=after)
-        .order_by("id")
-        .first()
-    )
-    if msg is not None:
-        return msg, None
-    state = Lease.objects.filter(pk=lease_id).values_list("state", flat=True).first()
-    ended = state in FINAL_STATES or state == LeaseState.RELEASING
-    return None, state if ended else None
-
-
 @api.get(
     "/leases/{lease_id}/code",
     auth=AsyncTokenAuth(),
@@ -425,7 +378,7 @@ async def wait_code(
     only a number's latest SMS: two SMS to one number within one poll arrive as one, the
     later. The token and the membership are checked again before every answer and at least
     every `ZHIMA_API_WAIT_RECHECK_SECONDS` of waiting (401 or 404 once withdrawn)."""
-    account_id = await db(_visible, request.auth, lease_id)
+    account_id = await db(visible, request.auth, lease_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     recheck = max(0.05, settings.ZHIMA_API_WAIT_RECHECK_SECONDS)
@@ -438,7 +391,7 @@ async def wait_code(
             while True:
                 if read:
                     woken.clear()
-                    msg, ended = await db(_look, request.auth, lease_id, after, checked)
+                    msg, ended = await db(look, request.auth, lease_id, after, checked)
                     checked = False
                     if msg is not None:
                         return Status(200, s.CodeOut.from_orm(msg))
@@ -460,7 +413,7 @@ async def wait_code(
                     read = loop.time() >= deadline or not await w.shared(
                         (request.auth.api_token.pk, account_id),
                         recheck / 2,
-                        lambda: db(_allowed, request.auth, account_id),
+                        lambda: db(allowed, request.auth, account_id),
                     )
     finally:
         if slot is not None:  # given back even when the client went away (view cancelled)

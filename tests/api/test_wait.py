@@ -322,8 +322,8 @@ def test_waiters_of_one_token_share_their_authority_checks(
     settings.ZHIMA_API_MAX_WAITS_PER_TOKEN = 40
     settings.ZHIMA_API_WAIT_RECHECK_SECONDS = 0.2
     calls = []
-    real = views._allowed
-    monkeypatch.setattr(views, "_allowed", lambda *a: calls.append(a) or real(*a))
+    real = views.allowed
+    monkeypatch.setattr(views, "allowed", lambda *a: calls.append(a) or real(*a))
     api = api_for(personas["member"])
     ids = [lease(api, "1002", f"s{i}")["id"] for i in range(2)]
     auth = {"Authorization": f"Bearer {token(personas['member'], name='shared')}"}
