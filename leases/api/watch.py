@@ -7,14 +7,19 @@ leases they concern; each woken waiter then reads its lease once.
 
 How it learns: every change a waiter cares about (an SMS stored, a lease ended) writes a
 ``LeaseEvent`` row in the same transaction, so one indexed range query on its primary key —
-``id > last seen`` — serves every waiter (the embedded SQLite default). On SQLite the watcher
-first reads the database file's change counter (``PRAGMA data_version``, a few microseconds on
-a connection of its own) every interval, and runs the query only after another connection
-committed: a short interval then wakes a waiter soon after its code is stored without a query
-per interval. With
-``REDIS_URL`` the poller also publishes each stored SMS after its commit
-(``leases.signals.message_received`` → ``publish``) and the watcher subscribes, so a code
-wakes its waiter at once and the query only runs every second as a backstop (and for ends).
+``id > last seen`` — serves every waiter. It runs when something may have changed:
+
+- On SQLite (the embedded default) the watcher waits on a ``Bell`` (``leases.api.bell``): the
+  kernel tells it when the database file is written, by any process. It then reads the file's
+  change counter (``PRAGMA data_version``, a few microseconds on a connection of its own) and
+  queries only after another connection committed; it looks once more a moment after each
+  ring (a commit's write comes just before the commit shows) and every second as a backstop.
+  Where there is no such bell (not Linux) it reads the counter every interval instead.
+- With ``REDIS_URL`` every commit that stores an SMS or ends a lease is published
+  (``leases.signals`` → ``publish``) and the watcher subscribes, so a code wakes its waiter at
+  once and the query runs every second as a backstop.
+- Otherwise (PostgreSQL without Redis) it queries every interval.
+
 The watcher runs only while someone waits.
 
 Database work of the API's async views runs on a small pool of its own (``db``): a waiting
@@ -39,6 +44,8 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import connection
 
+from .bell import Bell
+
 log = logging.getLogger(__name__)
 
 _pool: ThreadPoolExecutor | None = None
@@ -48,6 +55,12 @@ _pool_lock = threading.Lock()
 # How long an id stays re-read: on PostgreSQL two transactions may commit out of id order,
 # so the range query looks this far back and remembers what it already reported.
 LOOKBACK_SECONDS = 2.0
+# With a bell or Redis telling the watcher of changes, it still looks this often (a lost
+# publication, a write the bell could not see); and this long after a ring.
+BACKSTOP_SECONDS = 1.0
+AFTER_RING_SECONDS = 0.02
+# Under a stream of commits (a ring each), the watcher looks no more often than this.
+RING_GAP_SECONDS = 0.02
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -162,8 +175,8 @@ _redis = None
 
 
 def publish(sender=None, lease_id: int = 0, **kwargs) -> None:
-    """``message_received`` receiver (connected when ``REDIS_URL`` is set): tell the web
-    processes' watchers. Losing one is harmless: the backstop query finds the row."""
+    """``message_received`` and ``lease_ended`` receiver (connected when ``REDIS_URL`` is set):
+    tell the web processes' watchers. Losing one is harmless: the backstop query finds it."""
     global _redis
     import redis
 
@@ -230,13 +243,19 @@ class Watcher:
     async def _run(self) -> None:
         redis_task = None
         counter = None
+        bell = None
+        loop = asyncio.get_running_loop()
         try:
             interval = settings.ZHIMA_API_WATCH_INTERVAL
             if settings.REDIS_URL:
-                redis_task = asyncio.get_running_loop().create_task(self._subscribe())
-                interval = max(interval, 1.0)
+                redis_task = loop.create_task(self._subscribe())
+                interval = max(interval, BACKSTOP_SECONDS)
             else:
                 counter = ChangeCounter.for_default_database()
+                if counter is not None:
+                    bell = Bell.for_database_file(counter.path)
+                if bell is not None:
+                    interval = max(interval, BACKSTOP_SECONDS)
             if counter is not None:
                 counter.changed()  # the count before the first query: a later commit shows
             floor = await db(_last_event_id)
@@ -245,10 +264,18 @@ class Watcher:
             # second read.
             self.wake_all()
             seen: dict[int, float] = {}
+            rang, looked = False, 0.0
             while self.waiters:
-                await asyncio.sleep(interval)
+                if bell is None:
+                    await asyncio.sleep(interval)
+                else:
+                    rang = await bell.wait(AFTER_RING_SECONDS if rang else interval)
+                    pause = looked + RING_GAP_SECONDS - loop.time()
+                    if pause > 0:
+                        await asyncio.sleep(pause)
                 if counter is not None and not counter.changed():
                     continue  # nothing committed since the last look
+                looked = loop.time()
                 rows = await db(_events_after, floor)
                 self.queries += 1
                 now = time.monotonic()
@@ -271,6 +298,8 @@ class Watcher:
                 redis_task.cancel()
             if counter is not None:
                 counter.close()
+            if bell is not None:
+                bell.close()
             self.task = None
 
     async def _subscribe(self) -> None:

@@ -340,3 +340,71 @@ def test_waiters_of_one_token_share_their_authority_checks(
     answers = asyncio.run(run())
     assert {r.status_code for r in answers} == {204}
     assert 3 <= len(calls) <= 20, len(calls)
+
+
+@pytest.mark.skipif("not __import__('sys').platform.startswith('linux')")
+def test_the_bell_rings_when_another_connection_commits_and_only_then(tmp_path):
+    """The watcher's wake-up on SQLite: a commit by any connection rings at once; a quiet
+    database, or another file of its folder written, does not."""
+    import sqlite3
+
+    from leases.api.bell import Bell
+
+    path = tmp_path / "db.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x)")
+    bell = Bell.for_database_file(str(path))
+    assert bell is not None
+
+    async def run():
+        quiet = await bell.wait(0.2)
+        (tmp_path / "other.txt").write_text("not the database")
+        other = await bell.wait(0.2)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, writer.execute, "INSERT INTO t VALUES (1)")
+        started = time.monotonic()
+        rung = await bell.wait(5)
+        return quiet, other, rung, time.monotonic() - started
+
+    try:
+        quiet, other, rung, took = asyncio.run(run())
+    finally:
+        bell.close()
+        writer.close()
+    assert (quiet, other, rung) == (False, False, True)
+    assert took < 1.0
+
+
+def test_on_sqlite_a_stored_code_wakes_its_waiter_without_the_interval(
+    personas, items, api_for, sim, token, settings
+):
+    """The watcher's interval is made 30 s here: only the bell (the poller's commit written
+    to the database file) can wake the waiter in time."""
+    from leases.api.watch import ChangeCounter
+
+    if ChangeCounter.for_default_database() is None:
+        pytest.skip("SQLite on a file only")
+    settings.ZHIMA_API_WATCH_INTERVAL = 30
+    api = api_for(personas["member"])
+    one = lease(api, "1001", "bell")
+    auth = {"Authorization": f"Bearer {token(personas['member'], name='bell')}"}
+
+    async def run():
+        waiting_for_it = asyncio.ensure_future(
+            AsyncClient().get(f"/api/v1/leases/{one['id']}/code", {"wait": 8}, headers=auth)
+        )
+
+        def deliver():
+            assert wait_until(lambda: waiting(one["id"]) == 1)
+            sim.deliver(one["phone"], "验证码 424242")
+            poll_once()
+
+        await asyncio.get_running_loop().run_in_executor(None, deliver)
+        answer = await waiting_for_it
+        return answer, time.time()
+
+    answer, answered = asyncio.run(run())
+    assert answer.status_code == 200 and answer.json()["code"] == "424242"
+    stored = Message.objects.get(lease_id=one["id"]).created_at.timestamp()
+    assert answered - stored < 2.0
