@@ -11,6 +11,9 @@ connection, the cache's SQLite connections. Here:
   joined after it: a new thread would open a new database connection and the cache's stores
   again (several milliseconds of CPU, more than many requests). A thread goes back to the pool
   once its work is done, even the work of a request whose client left.
+- Those requests take turns at running, in the order they came (``zhima_site.admission``):
+  a burst of requests is served first come, first done, instead of all sharing the one core
+  Python runs on and all finishing late.
 - The URL conf and the views are imported when the application is, not on a first request.
 - The API's long-poll (``/api/v1/leases/<id>/code``) is an async view whose database work runs
   on its own small pool: it keeps the async chain and takes no thread, so its few synchronous
@@ -24,10 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
 from django.urls import get_resolver
+
+from accounts.upstream import hooks
+from zhima_site.admission import Turns
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhima_site.settings")
 
@@ -63,12 +70,16 @@ class Handler(ASGIHandler):
     async def run_get_response(self, request):
         if LONG_POLL.match(request.path):
             return await super().run_get_response(request)
-        get_response = sync_to_async(self.sync_handler.get_response, thread_sensitive=True)
+        get_response = sync_to_async(self._get_response_in_turn, thread_sensitive=True)
         response = await get_response(request)
         response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django does
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
         return response
+
+    def _get_response_in_turn(self, request):
+        with turns.running():
+            return self.sync_handler.get_response(request)
 
 
 def _idle() -> None:
@@ -76,6 +87,8 @@ def _idle() -> None:
 
 
 django.setup(set_prefix=False)  # as get_asgi_application does, without a handler to discard
+turns = Turns(settings.ZHIMA_WEB_RUNNING_REQUESTS)
+hooks.network_wait = turns.waiting_on_network
 application = Handler()
 # The URL conf and every view module imported now, not by the first requests (a second of CPU
 # that a restart's first burst of requests would wait for).

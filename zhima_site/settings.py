@@ -327,6 +327,9 @@ ZHIMA_API_LEASES_PER_MINUTE = env_int("ZHIMA_API_LEASES_PER_MINUTE", 60)  # per 
 # with REDIS_URL it is told at once and looks only every second as a backstop.
 ZHIMA_API_WATCH_INTERVAL = env_float("ZHIMA_API_WATCH_INTERVAL", 0.02)
 ZHIMA_API_DB_THREADS = env_int("ZHIMA_API_DB_THREADS", 4)  # the long-polls' database pool
+# Synchronous requests running at once in a web process; the others wait their turn, in the
+# order they came (zhima_site.admission).
+ZHIMA_WEB_RUNNING_REQUESTS = env_int("ZHIMA_WEB_RUNNING_REQUESTS", 1)
 # A waiting /code request checks its token and membership again at least this often (seconds),
 # and always before it answers.
 ZHIMA_API_WAIT_RECHECK_SECONDS = env_float("ZHIMA_API_WAIT_RECHECK_SECONDS", 3.0)

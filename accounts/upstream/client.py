@@ -32,7 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from . import wire
+from . import hooks, wire
 from .errors import (
     ConnectionDropped,
     ConnectRefused,
@@ -142,8 +142,9 @@ class ZhimaClient:
         url = self.base_url + ENDPOINTS[name]
         timeout = self.lease_timeout if name == "get_numbers" else self.timeout
         try:
-            resp = self.http.get(url, params=params, timeout=timeout)
-            body = resp.content
+            with hooks.network_wait():
+                resp = self.http.get(url, params=params, timeout=timeout)
+                body = resp.content
         except requests.ConnectTimeout:
             raise ConnectTimedOut(name) from None
         except requests.ReadTimeout:

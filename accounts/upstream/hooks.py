@@ -1,10 +1,13 @@
-"""What the client reports each call to (the audit hook) and keeps its session in (the session
-store): the interfaces the console implements (``accounts.audit``, ``accounts.session_store``)
-without importing the client."""
+"""What the client reports each call to (the audit hook), keeps its session in (the session
+store) and wraps its waits for an answer in (``network_wait``): the interfaces the console
+implements (``accounts.audit``, ``accounts.session_store``, ``zhima_site.admission``) without
+importing the client."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +28,10 @@ class AuditEvent:
 
 AuditHook = Callable[[AuditEvent], None]
 PENDING = "pending"
+
+# Wrapped around each wait for the upstream's answer, process-wide: the web server sets it so
+# that another request runs meanwhile (``zhima_site.admission``); by default it does nothing.
+network_wait: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
 
 class SessionStore:

@@ -68,6 +68,38 @@ def test_requests_reuse_idle_threads_and_concurrent_ones_get_their_own():
     assert together < 0.55, together  # side by side, not one after the other (0.6 s)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_page_waits_for_its_turn_while_another_request_runs():
+    """Synchronous requests run one at a time, in the order they came (zhima_site.admission):
+    a page asked for while another request holds the turn is answered once it is free."""
+    from zhima_site.asgi import turns
+
+    holding, free = threading.Event(), threading.Event()
+
+    def other_request():
+        with turns.running():
+            holding.set()
+            free.wait(5)
+
+    t = threading.Thread(target=other_request)
+    t.start()
+    assert holding.wait(5)
+
+    async def run():
+        page = asyncio.ensure_future(asgi_get("/login/"))
+        await asyncio.sleep(0.4)
+        waited = not page.done()
+        free.set()
+        return waited, await page
+
+    try:
+        waited, status = run_async(run)
+    finally:
+        free.set()
+        t.join(5)
+    assert waited and status == 200
+
+
 def test_the_application_imports_its_views_before_the_first_request():
     """A restarted web process answers its first requests without importing the URL conf and
     every view first (a second of CPU the first burst of requests would wait for)."""
