@@ -30,7 +30,8 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import get_resolver
 
 from accounts.upstream import hooks
@@ -77,7 +78,7 @@ class Handler(ASGIHandler):
             response.block_size = self.chunk_size
         return response
 
-    def _get_response_in_turn(self, request):
+    def _get_response_in_turn(self, request: HttpRequest) -> HttpResponseBase:
         with turns.running():
             return self.sync_handler.get_response(request)
 
