@@ -1,6 +1,6 @@
 """The test kits' cost per test, and a Playwright Test suite's wall time against its code waits.
 
-    .venv/bin/python bench/kits.py [--tests 40] [--workers 8] [--pw-workers 4]
+    .venv/bin/python bench/kits.py [--tests 40] [--workers 8] [--pw-workers 4] [--repeat 3]
                                    [--team [--web-workers 2]]
 
 A console on a fresh database, run as deployed (DEBUG off), and a simulator process are started
@@ -9,15 +9,17 @@ process, the poller in a qcluster); with ``--team`` as README's "Running for a t
 (PostgreSQL, Redis as broker and cache, gunicorn with uvicorn workers), the deployment for
 several CI suites sharing a console. Three runs:
 
-1. pytest-zhima (pip-installed with pytest-xdist): ``--tests`` tests under ``-n --workers``.
+1. pytest-zhima (pip-installed with pytest-xdist): ``--tests`` tests under ``-n --workers``,
+   ``--repeat`` times (one run varies from the next by tens of milliseconds; their mean is the
+   figure).
    Each test sends its SMS through ``/_sim/sms`` and calls ``wait_code()`` at once, as a real
    suite does. The kit's overhead per test is the fixture's setup (the lease) + its teardown
    (the release) + the part of the ``wait_code()`` call after the console stored the SMS (its
    ``received_at``, against the same machine's clock): the wait for the poller to fetch the
    SMS is the code wait itself, not the kit's.
-2. playwright-zhima, the same suite under ``--workers`` workers: each test's duration (fixtures
-   included) less the time its body spent sending the SMS and waiting for the console to
-   store it.
+2. playwright-zhima, the same suite under ``--workers`` workers, ``--repeat`` times: each
+   test's duration (fixtures included) less the time its body spent sending the SMS and
+   waiting for the console to store it.
 3. playwright-zhima, ``--tests`` tests under ``--pw-workers`` workers, the simulator texting a
    code 2 to 6 s after each lease and the poller at its 5 s cadence: the suite's wall time
    (``npx playwright test``, start to exit) ÷ the longest worker's summed ``waitCode()`` time.
@@ -228,43 +230,59 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def bench_pytest(work: Path, env: dict, tests: int, workers: int, groups: dict[str, int]) -> None:
+def bench_pytest(
+    work: Path, env: dict, tests: int, workers: int, groups: dict[str, int], repeat: int
+) -> None:
     site = install_kit(work, "pytest-xdist", "execnet")
     suite = work / "suite"
     suite.mkdir()
     (suite / "test_bench.py").write_text(PY_SUITE)
     (suite / "conftest.py").write_text(PY_CONFTEST)
     (suite / "pytest.ini").write_text("[pytest]\n")
-    out = work / "py.jsonl"
-    run_env = {**kit_env(**env), "PYTHONPATH": str(site), "BENCH_OUT": str(out)}
-    run_env["BENCH_TESTS"] = str(tests)
-    share = CpuShare(groups)
-    started = time.monotonic()
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider",
-         "-p", "no:django", "-p", "no:schemathesis", "-p", "no:hypothesispytest",
-         "-p", "no:anyio", "-p", "no:playwright"],
-        cwd=suite, env=run_env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    wall = time.monotonic() - started
-    if r.returncode:
-        sys.exit(r.stdout + r.stderr)
-    per: dict[str, dict] = {}
-    for row in lines(out):
-        per.setdefault(row.pop("id"), {}).update(row)
-    setup = [p["setup"] for p in per.values()]
-    teardown = [p["teardown"] for p in per.values()]
-    wait = [p["wait"] for p in per.values()]
-    total = [p["setup"] + p["teardown"] + p["wait"] for p in per.values()]
-    print(
-        f"pytest-zhima, {len(per)} tests, -n {workers}: kit overhead per test "
-        f"{statistics.mean(total) * 1000:.0f} ms average, "
-        f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
-        f"(lease {statistics.mean(setup) * 1000:.0f} + release "
-        f"{statistics.mean(teardown) * 1000:.0f} + wait call {statistics.mean(wait) * 1000:.0f}"
-        f" ms); suite {wall:.1f} s"
-    )
-    print(share.line(len(per)))
+    means = []
+    for run in range(repeat):
+        out = work / f"py-{run}.jsonl"
+        run_env = {**kit_env(**env), "PYTHONPATH": str(site), "BENCH_OUT": str(out)}
+        run_env["BENCH_TESTS"] = str(tests)
+        share = CpuShare(groups)
+        started = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider",
+             "-p", "no:django", "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+             "-p", "no:anyio", "-p", "no:playwright"],
+            cwd=suite, env=run_env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        wall = time.monotonic() - started
+        if r.returncode:
+            sys.exit(r.stdout + r.stderr)
+        per: dict[str, dict] = {}
+        for row in lines(out):
+            per.setdefault(row.pop("id"), {}).update(row)
+        setup = [p["setup"] for p in per.values()]
+        teardown = [p["teardown"] for p in per.values()]
+        wait = [p["wait"] for p in per.values()]
+        total = [p["setup"] + p["teardown"] + p["wait"] for p in per.values()]
+        means.append(statistics.mean(total))
+        print(
+            f"pytest-zhima, {len(per)} tests, -n {workers}: kit overhead per test "
+            f"{statistics.mean(total) * 1000:.0f} ms average, "
+            f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
+            f"(lease {statistics.mean(setup) * 1000:.0f} + release "
+            f"{statistics.mean(teardown) * 1000:.0f} + wait call "
+            f"{statistics.mean(wait) * 1000:.0f} ms); suite {wall:.1f} s"
+        )
+        print(share.line(len(per)))
+    print_mean("pytest-zhima", means)
+
+
+def print_mean(kit: str, means: list[float]) -> None:
+    """Runs vary by tens of milliseconds: the figure is their mean."""
+    if len(means) > 1:
+        runs = ", ".join(f"{m * 1000:.0f}" for m in means)
+        print(
+            f"{kit}: mean of {len(means)} runs {statistics.mean(means) * 1000:.0f} ms per test "
+            f"({runs})"
+        )
 
 
 def playwright(project: Path, spec: str, env: dict, tests: int, workers: int):
@@ -287,25 +305,29 @@ def playwright(project: Path, spec: str, env: dict, tests: int, workers: int):
 
 
 def bench_playwright_overhead(
-    project: Path, env: dict, tests: int, workers: int, groups: dict[str, int]
+    project: Path, env: dict, tests: int, workers: int, groups: dict[str, int], repeat: int
 ) -> None:
-    share = CpuShare(groups)
-    wall, report, rows = playwright(project, PW_OVERHEAD, env, tests, workers)
-    other = {row["title"]: row["other"] for row in rows}
-    durations = {
-        spec["title"]: spec["tests"][0]["results"][0]["duration"]
-        for suite in report["suites"]
-        for spec in suite["specs"]
-    }
-    total = [(durations[t] - other[t]) / 1000 for t in durations]
-    print(
-        f"playwright-zhima, {len(total)} tests, {workers} workers: kit overhead per test "
-        f"{statistics.mean(total) * 1000:.0f} ms average, "
-        f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
-        f"(test duration with its fixtures, less the SMS and the wait for it to be stored); "
-        f"suite {wall:.1f} s"
-    )
-    print(share.line(len(total)))
+    means = []
+    for _run in range(repeat):
+        share = CpuShare(groups)
+        wall, report, rows = playwright(project, PW_OVERHEAD, env, tests, workers)
+        other = {row["title"]: row["other"] for row in rows}
+        durations = {
+            spec["title"]: spec["tests"][0]["results"][0]["duration"]
+            for suite in report["suites"]
+            for spec in suite["specs"]
+        }
+        total = [(durations[t] - other[t]) / 1000 for t in durations]
+        means.append(statistics.mean(total))
+        print(
+            f"playwright-zhima, {len(total)} tests, {workers} workers: kit overhead per test "
+            f"{statistics.mean(total) * 1000:.0f} ms average, "
+            f"{sorted(total)[int(len(total) * 0.95) - 1] * 1000:.0f} ms p95 "
+            f"(test duration with its fixtures, less the SMS and the wait for it to be stored); "
+            f"suite {wall:.1f} s"
+        )
+        print(share.line(len(total)))
+    print_mean("playwright-zhima", means)
 
 
 def bench_playwright_wall(project: Path, env: dict, sim_root: str, tests: int, workers: int):
@@ -332,6 +354,12 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=40)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--pw-workers", type=int, default=4)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each overhead suite (their mean is the figure)",
+    )
     parser.add_argument(
         "--team",
         action="store_true",
@@ -370,8 +398,8 @@ def main() -> None:
     (project / "playwright.config.ts").write_text(PW_CONFIG)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            bench_pytest(Path(tmp), env, args.tests, args.workers, groups)
-        bench_playwright_overhead(project, env, args.tests, args.workers, groups)
+            bench_pytest(Path(tmp), env, args.tests, args.workers, groups, args.repeat)
+        bench_playwright_overhead(project, env, args.tests, args.workers, groups, args.repeat)
         bench_playwright_wall(project, env, sim_root, args.tests, args.pw_workers)
         held = requests.get(sim_root + "_sim/leases", timeout=5).json()
         print(f"numbers still held upstream after the runs: {len(held)}")
