@@ -18,7 +18,6 @@ class LeasesConfig(AppConfig):
 
         if settings.REDIS_URL:
             from .api.watch import publish
-            from .signals import lease_ended, message_received
+            from .signals import message_received
 
             message_received.connect(publish, dispatch_uid="zhima-api-publish")
-            lease_ended.connect(publish, dispatch_uid="zhima-api-publish-end")

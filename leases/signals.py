@@ -1,15 +1,15 @@
 """What happened to a lease, announced once the transaction that wrote it has committed.
 
 Receivers run in the process that wrote (the poller's worker, a web request): with Redis the
-API's long-polls learn of new messages and ends through them (``leases.api.watch``
-publishes), and webhooks hang their deliveries on them. A receiver that fails is logged and
-never undoes or delays the write.
+API's long-polls learn of new messages through them (``leases.api.watch`` publishes), and
+webhooks hang their deliveries on them. A receiver that fails is logged and never undoes or
+delays the write.
 
 - ``message_received``: ``lease_id``, ``message_id`` — a new SMS was stored for the lease.
 - ``lease_ended``: ``lease_id``, ``state`` — the lease reached a final state; sent by the one
-  transition helper (``leases.services.transitions``) that every end goes through. With
-  Redis it wakes the API's long-polls at once; they never rely on it alone: every end also
-  writes a ``LeaseEvent`` row, which their watcher's backstop query reads.
+  transition helper (``leases.services.transitions``) that every end goes through. The API's
+  long-polls do not rely on it: they learn of every end from the ``LeaseEvent`` row each end
+  writes.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ such bursts.
   answer (the upstream client wraps each call in it, through
   ``accounts.upstream.hooks.network_wait``), so a slow upstream holds up nobody else; back
   from the network, the request goes before every request still waiting for a first turn.
-- A request never waits more than ``PATIENCE_SECONDS`` for a turn: after that it runs anyway.
-  Whatever holds a turn longer (a lock held elsewhere, a slow query) costs the others at most
-  that, never a deadlock.
+- No wait for a turn lasts more than ``PATIENCE_SECONDS``: after that the request runs anyway.
+  Whatever holds a turn longer (a lock held elsewhere, a slow query) costs each waiting request
+  at most that, never a deadlock. A request waits once for its first turn and once after each
+  upstream call.
 
 The long-poll holds no turn: it waits on the event loop, and its short reads run on a pool of
 their own (``leases.api.watch``).
@@ -60,12 +61,15 @@ class Turns:
                 return
             waiter = _Waiter()
             heapq.heappush(self.queue, (rank, next(self.order), waiter))
-        called = waiter.called.wait(self.patience)
-        if not called:
+        try:
+            called = waiter.called.wait(self.patience)
+        finally:
+            # Past the patience, or interrupted: skipped from now on. A turn handed over
+            # meanwhile is held, and running() passes it on.
             with self.lock:
-                called = waiter.called.is_set()  # called just as the patience ran out
+                called = waiter.called.is_set()
                 waiter.gone = not called
-        self.local.held = called
+            self.local.held = called
 
     def _give(self) -> None:
         if not getattr(self.local, "held", False):
@@ -81,8 +85,11 @@ class Turns:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        self._take(NEW)
+        if getattr(self.local, "held", False):  # already running (a nested call): one turn
+            yield
+            return
         try:
+            self._take(NEW)
             yield
         finally:
             self._give()

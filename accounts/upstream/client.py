@@ -212,7 +212,8 @@ class ZhimaClient:
     def ensure_session(self, context: Any = None) -> None:
         if self._session_fresh():
             return
-        with self._verify_lock:
+        # Waiting for another thread's verification is a wait on the network too.
+        with hooks.network_wait(), self._verify_lock:
             if not self._session_fresh():
                 self.verify(context=context)
 
@@ -245,11 +246,13 @@ class ZhimaClient:
             return read(fields)
 
         self.ensure_session(context)
+        _, verified_at = self.store.load()
         try:
             return self._exchange(name, params, context, read_checked)
         except SessionExpired:
-            with self._verify_lock:
-                self.verify(context=context)
+            with hooks.network_wait(), self._verify_lock:
+                if self.store.load()[1] == verified_at:  # not verified again meanwhile
+                    self.verify(context=context)
         return self._exchange(name, params, context, read_checked)
 
     # -- endpoints -------------------------------------------------------------------------

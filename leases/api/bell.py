@@ -78,6 +78,8 @@ class Bell:
                 return hit
             except OSError:
                 return True  # an unreadable bell rings: the watcher looks for itself
+            if not data:
+                return True
             offset = 0
             while offset + _EVENT.size <= len(data):
                 _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)

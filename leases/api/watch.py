@@ -12,12 +12,13 @@ How it learns: every change a waiter cares about (an SMS stored, a lease ended) 
 - On SQLite (the embedded default) the watcher waits on a ``Bell`` (``leases.api.bell``): the
   kernel tells it when the database file is written, by any process. It then reads the file's
   change counter (``PRAGMA data_version``, a few microseconds on a connection of its own) and
-  queries only after another connection committed; it looks once more a moment after each
-  ring (a commit's write comes just before the commit shows) and every second as a backstop.
+  queries only after another connection committed; it looks again 0.02, 0.1 and 0.25 s after
+  each ring (a commit's write comes a moment before the commit shows, longer when the writer
+  is descheduled) and every second as a backstop.
   Where there is no such bell (not Linux) it reads the counter every interval instead.
-- With ``REDIS_URL`` every commit that stores an SMS or ends a lease is published
-  (``leases.signals`` → ``publish``) and the watcher subscribes, so a code wakes its waiter at
-  once and the query runs every second as a backstop.
+- With ``REDIS_URL`` the poller also publishes each stored SMS after its commit
+  (``leases.signals.message_received`` → ``publish``) and the watcher subscribes, so a code
+  wakes its waiter at once and the query runs every second as a backstop (and for ends).
 - Otherwise (PostgreSQL without Redis) it queries every interval.
 
 The watcher runs only while someone waits.
@@ -58,7 +59,7 @@ LOOKBACK_SECONDS = 2.0
 # With a bell or Redis telling the watcher of changes, it still looks this often (a lost
 # publication, a write the bell could not see); and this long after a ring.
 BACKSTOP_SECONDS = 1.0
-AFTER_RING_SECONDS = 0.02
+AFTER_RING_SECONDS = (0.02, 0.1, 0.25)
 # Under a stream of commits (a ring each), the watcher looks no more often than this.
 RING_GAP_SECONDS = 0.02
 
@@ -175,8 +176,8 @@ _redis = None
 
 
 def publish(sender=None, lease_id: int = 0, **kwargs) -> None:
-    """``message_received`` and ``lease_ended`` receiver (connected when ``REDIS_URL`` is set):
-    tell the web processes' watchers. Losing one is harmless: the backstop query finds it."""
+    """``message_received`` receiver (connected when ``REDIS_URL`` is set): tell the web
+    processes' watchers. Losing one is harmless: the backstop query finds the row."""
     global _redis
     import redis
 
@@ -264,12 +265,16 @@ class Watcher:
             # second read.
             self.wake_all()
             seen: dict[int, float] = {}
-            rang, looked = False, 0.0
+            looked = 0.0
+            again: list[float] = []  # the looks still due after the last ring
             while self.waiters:
                 if bell is None:
                     await asyncio.sleep(interval)
                 else:
-                    rang = await bell.wait(AFTER_RING_SECONDS if rang else interval)
+                    timeout = again[0] - loop.time() if again else interval
+                    if await bell.wait(max(timeout, 0.0)):
+                        again = [loop.time() + after for after in AFTER_RING_SECONDS]
+                    again = [at for at in again if at > loop.time()]
                     pause = looked + RING_GAP_SECONDS - loop.time()
                     if pause > 0:
                         await asyncio.sleep(pause)

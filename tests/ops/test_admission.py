@@ -146,3 +146,49 @@ def test_the_upstream_client_lends_the_request_its_turn_while_it_waits(zclient):
     finally:
         hooks.network_wait = original
     assert free_during_call and set(free_during_call) == {1}
+
+
+def test_a_nested_run_is_the_same_turn():
+    turns = Turns(1, patience=10)
+    with turns.running():
+        with turns.running():
+            assert turns.free == 0
+        assert turns.free == 0
+    assert turns.free == 1 and not turns.queue
+
+
+def test_waiting_for_another_threads_verification_lends_the_turn(zclient):
+    """The client verifies its session under a lock that a request lending its turn for the
+    upstream call may hold: a request waiting for that lock must not hold the turn meanwhile
+    (the holder could not get its turn back to finish)."""
+    from accounts.upstream import hooks
+
+    turns = Turns(1, patience=30)
+    original = hooks.network_wait
+    hooks.network_wait = turns.waiting_on_network
+    zclient.store.save({}, None)  # the session is due for verification
+    done = threading.Event()
+
+    def request():
+        with turns.running():
+            zclient.ensure_session()
+        done.set()
+
+    other_ran = threading.Event()
+
+    def other_request():
+        with turns.running():
+            other_ran.set()
+
+    try:
+        with zclient._verify_lock:  # another request is verifying
+            t = start(request)
+            time.sleep(0.3)  # the request has its turn and waits for the lock
+            start(other_request)
+            assert other_ran.wait(5)  # the turn was free meanwhile (patience: 30 s)
+            assert not done.is_set()
+        t.join(10)
+    finally:
+        hooks.network_wait = original
+    assert done.is_set() and turns.free == 1
+    assert zclient._session_fresh()
