@@ -45,7 +45,6 @@ class _Waiter:
 
 class Turns:
     def __init__(self, slots: int, patience: float = PATIENCE_SECONDS) -> None:
-        self.slots = slots
         self.patience = patience
         self.free = slots
         self.lock = threading.Lock()

@@ -205,17 +205,24 @@ class ZhimaClient:
 
     # -- session ---------------------------------------------------------------------------
 
-    def _session_fresh(self) -> bool:
-        _, verified_at = self.store.load()
+    def _fresh(self, verified_at: float | None) -> bool:
         return verified_at is not None and self.clock() - verified_at < SESSION_TTL - SESSION_MARGIN
 
-    def ensure_session(self, context: Any = None) -> None:
-        if self._session_fresh():
-            return
+    def _session_fresh(self) -> bool:
+        return self._fresh(self.store.load()[1])
+
+    def ensure_session(self, context: Any = None) -> float | None:
+        """Verify first when the session is due; returns the verification time in use."""
+        verified_at = self.store.load()[1]
+        if self._fresh(verified_at):
+            return verified_at
         # Waiting for another thread's verification is a wait on the network too.
         with hooks.network_wait(), self._verify_lock:
-            if not self._session_fresh():
+            verified_at = self.store.load()[1]
+            if not self._fresh(verified_at):
                 self.verify(context=context)
+                verified_at = self.store.load()[1]
+        return verified_at
 
     def verify(self, context: Any = None) -> wire.VerifyResult:
         def read(fields: Fields) -> wire.VerifyResult:
@@ -245,8 +252,7 @@ class ZhimaClient:
                 raise SessionExpired(name, msg)
             return read(fields)
 
-        self.ensure_session(context)
-        _, verified_at = self.store.load()
+        verified_at = self.ensure_session(context)
         try:
             return self._exchange(name, params, context, read_checked)
         except SessionExpired:
