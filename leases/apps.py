@@ -16,8 +16,14 @@ class LeasesConfig(AppConfig):
 
         from django.conf import settings
 
+        from .signals import lease_ended, message_received
+
         if settings.REDIS_URL:
             from .api.watch import publish
-            from .signals import message_received
 
             message_received.connect(publish, dispatch_uid="zhima-api-publish")
+        else:
+            from .api.watch import ring_bell
+
+            message_received.connect(ring_bell, dispatch_uid="zhima-api-bell-sms")
+            lease_ended.connect(ring_bell, dispatch_uid="zhima-api-bell-end")

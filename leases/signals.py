@@ -1,15 +1,14 @@
 """What happened to a lease, announced once the transaction that wrote it has committed.
 
-Receivers run in the process that wrote (the poller's worker, a web request): with Redis the
-API's long-polls learn of new messages through them (``leases.api.watch`` publishes), and
-webhooks hang their deliveries on them. A receiver that fails is logged and never undoes or
-delays the write.
+Receivers run in the process that wrote (the poller's worker, a web request): the API's
+long-polls learn of changes through them (``leases.api.watch``: on SQLite both ring the bell
+beside the database; with Redis a new message is published), and webhooks hang their
+deliveries on them. A receiver that fails is logged and never undoes or delays the write.
 
 - ``message_received``: ``lease_id``, ``message_id`` — a new SMS was stored for the lease.
 - ``lease_ended``: ``lease_id``, ``state`` — the lease reached a final state; sent by the one
-  transition helper (``leases.services.transitions``) that every end goes through. The API's
-  long-polls do not rely on it: they learn of every end from the ``LeaseEvent`` row each end
-  writes.
+  transition helper (``leases.services.transitions``) that every end goes through. What a
+  long-poll reads is the ``LeaseEvent`` row each end writes: the signal only says when to look.
 """
 
 from __future__ import annotations

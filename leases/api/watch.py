@@ -9,13 +9,14 @@ How it learns: every change a waiter cares about (an SMS stored, a lease ended) 
 ``LeaseEvent`` row in the same transaction, so one indexed range query on its primary key —
 ``id > last seen`` — serves every waiter. It runs when something may have changed:
 
-- On SQLite (the embedded default) the watcher waits on a ``Bell`` (``leases.api.bell``): the
-  kernel tells it when the database file is written, by any process. It then reads the file's
-  change counter (``PRAGMA data_version``, a few microseconds on a connection of its own) and
-  queries only after another connection committed; it looks again 0.02, 0.1 and 0.25 s after
-  each ring (a commit's write comes a moment before the commit shows, longer when the writer
-  is descheduled) and every second as a backstop.
-  Where there is no such bell (not Linux) it reads the counter every interval instead.
+- On SQLite (the embedded default) the watcher waits on a ``Bell`` (``leases.api.bell``), a
+  file beside the database that whoever stores an SMS or ends a lease touches once the
+  transaction has committed (``ring_bell``, a receiver of ``leases.signals``), in any process;
+  the kernel (inotify) tells the watcher at once. A ring is a query. Every second it also
+  reads the database's change counter (``PRAGMA data_version``, a few microseconds on a
+  connection of its own) and queries if anything was committed since its last look: the
+  backstop, should a bell be missed. Where there is no bell (not Linux) it reads the counter
+  every interval instead.
 - With ``REDIS_URL`` the poller also publishes each stored SMS after its commit
   (``leases.signals.message_received`` → ``publish``) and the watcher subscribes, so a code
   wakes its waiter at once and the query runs every second as a backstop (and for ends).
@@ -45,6 +46,7 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import connection
 
+from . import bell as bells
 from .bell import Bell
 
 log = logging.getLogger(__name__)
@@ -57,10 +59,9 @@ _pool_lock = threading.Lock()
 # so the range query looks this far back and remembers what it already reported.
 LOOKBACK_SECONDS = 2.0
 # With a bell or Redis telling the watcher of changes, it still looks this often (a lost
-# publication, a write the bell could not see); and this long after a ring.
+# publication, a change whose writer did not ring).
 BACKSTOP_SECONDS = 1.0
-AFTER_RING_SECONDS = (0.02, 0.1, 0.25)
-# Under a stream of commits (a ring each), the watcher looks no more often than this.
+# Under a stream of rings, the watcher looks no more often than this.
 RING_GAP_SECONDS = 0.02
 
 
@@ -122,6 +123,23 @@ def _events_after(floor: int) -> list[tuple[int, int]]:
     )
 
 
+def sqlite_file() -> str | None:
+    """The default database's file when it is SQLite on a file (not in memory)."""
+    db = connection.settings_dict
+    name = str(db.get("NAME") or "")
+    if not db["ENGINE"].endswith("sqlite3") or name in ("", ":memory:") or "mode=memory" in name:
+        return None
+    return name
+
+
+def ring_bell(sender=None, **kwargs) -> None:
+    """``message_received`` and ``lease_ended`` receiver (connected without ``REDIS_URL``):
+    ring the watchers' bell beside the SQLite database, once the change has committed."""
+    name = sqlite_file()
+    if name is not None:
+        bells.ring(name)
+
+
 class ChangeCounter:
     """SQLite's ``PRAGMA data_version`` on a connection of the watcher's own: it changes once
     another connection (a poller in another process included) commits. Any doubt (no file, a
@@ -135,15 +153,8 @@ class ChangeCounter:
 
     @classmethod
     def for_default_database(cls) -> ChangeCounter | None:
-        db = connection.settings_dict
-        name = str(db.get("NAME") or "")
-        if (
-            not db["ENGINE"].endswith("sqlite3")
-            or name in ("", ":memory:")
-            or "mode=memory" in name
-        ):
-            return None
-        return cls(name)
+        name = sqlite_file()
+        return None if name is None else cls(name)
 
     def changed(self) -> bool:
         try:
@@ -266,19 +277,17 @@ class Watcher:
             self.wake_all()
             seen: dict[int, float] = {}
             looked = 0.0
-            again: list[float] = []  # the looks still due after the last ring
             while self.waiters:
+                rung = False
                 if bell is None:
                     await asyncio.sleep(interval)
                 else:
-                    timeout = again[0] - loop.time() if again else interval
-                    if await bell.wait(max(timeout, 0.0)):
-                        again = [loop.time() + after for after in AFTER_RING_SECONDS]
-                    again = [at for at in again if at > loop.time()]
+                    rung = await bell.wait(interval)
                     pause = looked + RING_GAP_SECONDS - loop.time()
                     if pause > 0:
                         await asyncio.sleep(pause)
-                if counter is not None and not counter.changed():
+                changed = counter.changed() if counter is not None else True
+                if not (rung or changed):
                     continue  # nothing committed since the last look
                 looked = loop.time()
                 rows = await db(_events_after, floor)

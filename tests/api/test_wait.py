@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.test import AsyncClient
@@ -343,12 +346,12 @@ def test_waiters_of_one_token_share_their_authority_checks(
 
 
 @pytest.mark.skipif("not __import__('sys').platform.startswith('linux')")
-def test_the_bell_rings_when_another_connection_commits_and_only_then(tmp_path):
-    """The watcher's wake-up on SQLite: a commit by any connection rings at once; a quiet
-    database, or another file of its folder written, does not."""
+def test_the_bell_rings_when_rung_and_only_then(tmp_path):
+    """The watcher's wake-up on SQLite: a ring from any process reaches it at once; a quiet
+    folder, a commit that rings nothing, or another file of the folder written, does not."""
     import sqlite3
 
-    from leases.api.bell import Bell
+    from leases.api.bell import Bell, ring
 
     path = tmp_path / "db.sqlite3"
     writer = sqlite3.connect(path, isolation_level=None)
@@ -359,28 +362,51 @@ def test_the_bell_rings_when_another_connection_commits_and_only_then(tmp_path):
 
     async def run():
         quiet = await bell.wait(0.2)
-        (tmp_path / "other.txt").write_text("not the database")
+        (tmp_path / "other.txt").write_text("not the bell")
+        writer.execute("INSERT INTO t VALUES (1)")
         other = await bell.wait(0.2)
+        script = "import sys; from leases.api.bell import ring; ring(sys.argv[1])"
+        rung_by_another = subprocess.run(
+            [sys.executable, "-c", script, str(path)],
+            cwd=Path(__file__).resolve().parents[2],
+            check=True,
+            timeout=30,
+        )
+        first = await bell.wait(5)
         loop = asyncio.get_running_loop()
-        loop.call_later(0.1, writer.execute, "INSERT INTO t VALUES (1)")
+        loop.call_later(0.1, ring, str(path))
         started = time.monotonic()
-        rung = await bell.wait(5)
-        return quiet, other, rung, time.monotonic() - started
+        second = await bell.wait(5)
+        return quiet, other, rung_by_another.returncode, first, second, time.monotonic() - started
 
     try:
-        quiet, other, rung, took = asyncio.run(run())
+        quiet, other, code, first, second, took = asyncio.run(run())
     finally:
         bell.close()
         writer.close()
-    assert (quiet, other, rung) == (False, False, True)
+    assert (quiet, other, code, first, second) == (False, False, 0, True, True)
     assert took < 1.0
+    assert (tmp_path / "db.sqlite3-bell").stat().st_size == 1  # rewritten, never grown
 
 
-def test_on_sqlite_a_stored_code_wakes_its_waiter_without_the_interval(
+def test_a_bell_that_cannot_be_written_is_skipped_with_one_warning(tmp_path, caplog):
+    from leases.api.bell import ring
+
+    folder = tmp_path / "gone"
+    with caplog.at_level("WARNING", logger="leases.api.bell"):
+        ring(str(folder / "db.sqlite3"))
+        ring(str(folder / "db.sqlite3"))
+    assert [r.getMessage() for r in caplog.records if "bell" in r.getMessage()] == [
+        f"cannot ring the long-polls' bell {folder / 'db.sqlite3-bell'}: "
+        f"[Errno 2] No such file or directory: '{folder / 'db.sqlite3-bell'}'"
+    ]
+
+
+def test_on_sqlite_a_stored_code_and_an_end_wake_their_waiters_without_the_interval(
     personas, items, api_for, sim, token, settings
 ):
-    """The watcher's interval is made 30 s here: only the bell (the poller's commit written
-    to the database file) can wake the waiter in time."""
+    """The watcher's interval is made 30 s here: only the bell (rung by the poller once the
+    SMS is committed, by the release once the lease has ended) can wake the waiters in time."""
     from leases.api.watch import ChangeCounter
 
     if ChangeCounter.for_default_database() is None:
@@ -389,22 +415,37 @@ def test_on_sqlite_a_stored_code_wakes_its_waiter_without_the_interval(
     api = api_for(personas["member"])
     one = lease(api, "1001", "bell")
     auth = {"Authorization": f"Bearer {token(personas['member'], name='bell')}"}
+    url = f"/api/v1/leases/{one['id']}/code"
 
     async def run():
-        waiting_for_it = asyncio.ensure_future(
-            AsyncClient().get(f"/api/v1/leases/{one['id']}/code", {"wait": 8}, headers=auth)
-        )
+        loop = asyncio.get_running_loop()
+        waiting_for_it = asyncio.ensure_future(AsyncClient().get(url, {"wait": 8}, headers=auth))
 
         def deliver():
             assert wait_until(lambda: waiting(one["id"]) == 1)
             sim.deliver(one["phone"], "验证码 424242")
             poll_once()
 
-        await asyncio.get_running_loop().run_in_executor(None, deliver)
+        await loop.run_in_executor(None, deliver)
         answer = await waiting_for_it
-        return answer, time.time()
+        answered = time.time()
+        after = answer.json()["message_id"]
+        waiting_for_more = asyncio.ensure_future(
+            AsyncClient().get(url, {"wait": 8, "after": after}, headers=auth)
+        )
 
-    answer, answered = asyncio.run(run())
+        def release():
+            assert wait_until(lambda: waiting(one["id"]) == 1)
+            assert api.post(f"/leases/{one['id']}/release").status_code == 200
+            return time.monotonic()
+
+        released = await loop.run_in_executor(None, release)
+        ended = await waiting_for_more
+        return answer, answered, ended, time.monotonic() - released
+
+    answer, answered, ended, end_took = asyncio.run(run())
     assert answer.status_code == 200 and answer.json()["code"] == "424242"
     stored = Message.objects.get(lease_id=one["id"]).created_at.timestamp()
     assert answered - stored < 2.0
+    assert ended.status_code == 410 and ended.json()["error"]["code"] == "ended"
+    assert end_took < 2.0
