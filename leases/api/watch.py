@@ -22,7 +22,10 @@ How it learns: every change a waiter cares about (an SMS stored, a lease ended) 
   wakes its waiter at once and the query runs every second as a backstop (and for ends).
 - Otherwise (PostgreSQL without Redis) it queries every interval.
 
-The watcher runs only while someone waits.
+The watcher runs while someone waits and, where changes are announced (a bell, Redis),
+``LINGER_SECONDS`` after the last waiter left: a suite whose tests wait one after another keeps
+one watcher, whose every start would send the waiters back to the database (a start wakes them
+all: see ``_run``).
 
 Database work of the API's async views runs on a small pool of its own (``db``): a waiting
 request keeps no connection, and a slow synchronous request elsewhere cannot delay a wake-up.
@@ -63,6 +66,8 @@ LOOKBACK_SECONDS = 2.0
 BACKSTOP_SECONDS = 1.0
 # Under a stream of rings, the watcher looks no more often than this.
 RING_GAP_SECONDS = 0.02
+# How long the watcher outlives its last waiter.
+LINGER_SECONDS = 5.0
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -277,7 +282,13 @@ class Watcher:
             self.wake_all()
             seen: dict[int, float] = {}
             looked = 0.0
-            while self.waiters:
+            # Lingering costs nothing where changes are announced; a watcher that looks at
+            # every interval stops with its last waiter.
+            linger = LINGER_SECONDS if interval >= BACKSTOP_SECONDS else 0.0
+            last_waiter = loop.time()
+            while self.waiters or loop.time() - last_waiter < linger:
+                if self.waiters:
+                    last_waiter = loop.time()
                 rung = False
                 if bell is None:
                     await asyncio.sleep(interval)

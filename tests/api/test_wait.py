@@ -449,3 +449,31 @@ def test_on_sqlite_a_stored_code_and_an_end_wake_their_waiters_without_the_inter
     assert answered - stored < 2.0
     assert ended.status_code == 410 and ended.json()["error"]["code"] == "ended"
     assert end_took < 2.0
+
+
+def test_the_watcher_outlives_its_last_waiter_where_changes_are_announced(
+    personas, items, api_for, token
+):
+    """Tests that wait one after another keep one watcher: a new one would wake every
+    waiter for a second read."""
+    from leases.api.bell import Bell
+    from leases.api.watch import ChangeCounter, watcher
+
+    counter = ChangeCounter.for_default_database()
+    bell = counter and Bell.for_database_file(counter.path)
+    if not bell:
+        pytest.skip("SQLite on a file, with inotify, only")
+    bell.close()
+    one = lease(api_for(personas["member"]), "1001", "linger")
+    auth = {"Authorization": f"Bearer {token(personas['member'], name='linger')}"}
+    url = f"/api/v1/leases/{one['id']}/code"
+
+    async def run():
+        first = await AsyncClient().get(url, {"wait": 0.2}, headers=auth)
+        task = watcher().task
+        await asyncio.sleep(1.5)  # past the backstop's second: a watcher without waiters ends
+        alive = task is not None and not task.done()
+        second = await AsyncClient().get(url, {"wait": 0.2}, headers=auth)
+        return first.status_code, second.status_code, alive, watcher().task is task
+
+    assert asyncio.run(run()) == (204, 204, True, True)
