@@ -3,6 +3,7 @@ upstream's release all."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -145,28 +146,51 @@ def release(
     user: permissions.Actor, leases: Iterable[Lease], reason: EndReason = EndReason.USER
 ) -> dict[str, int]:
     """Release leases the user chose (operator on each account), one call per item."""
-    ids = []
-    for lease in leases:
-        permissions.require(user, lease.account_id, Role.OPERATOR)
-        ids.append(lease.pk)
+    leases = list(leases)
+    for account_id in dict.fromkeys(lease.account_id for lease in leases):
+        permissions.require(user, account_id, Role.OPERATOR)
+    ids = [lease.pk for lease in leases]
     ctx = CallContext.for_user(user)
+    params = {"user": user.get_username()}
     # Queued and claimed in one step: no worker takes them while this call releases them.
     claimed = transition(
         Lease.objects.active().filter(pk__in=ids),
         LeaseState.RELEASING,
         reason=reason,
-        params={"user": user.get_username()},
+        params=params,
         end_state=LeaseState.RELEASED,
         next_poll_at=timezone.now() + in_flight(),
         look_first=False,
     )
-    rows = Lease.objects.filter(pk__in=claimed).select_related("item", "account").order_by("pk")
-    counts = defaultdict(int, _release_claimed(ctx, list(rows)) if claimed else {})
+    rows = _as_claimed(leases, claimed, reason, params)
+    counts = defaultdict(int, _release_claimed(ctx, rows) if claimed else {})
     if rest := set(ids) - set(claimed):  # already queued: released now if they are due
         for key, n in release_due(ctx, ids=rest).items():
             counts[key] += n
     counts["queued"] = len(claimed)
     return counts
+
+
+def _as_claimed(
+    leases: list[Lease], claimed: list[int], reason: EndReason, params: dict[str, Any]
+) -> list[Lease]:
+    """The claimed leases as ``release`` claimed them, with their item and account: copies of
+    the caller's rows when they carry both (the caller's own are left as they were), else
+    read again."""
+    wanted = set(claimed)
+    chosen = [lease for lease in leases if lease.pk in wanted]
+    if len(chosen) != len(claimed) or not all(
+        Lease.item.is_cached(x) and Lease.account.is_cached(x) for x in chosen
+    ):
+        rows = Lease.objects.filter(pk__in=claimed).select_related("item", "account")
+        return list(rows.order_by("pk"))
+    rows = []
+    for lease in sorted(chosen, key=lambda x: x.pk):
+        row = copy.copy(lease)
+        row.state, row.end_state = LeaseState.RELEASING, LeaseState.RELEASED
+        row.end_reason, row.end_params = reason, dict(params)
+        rows.append(row)
+    return rows
 
 
 def release_one(user: permissions.Actor, lease: Lease) -> None:

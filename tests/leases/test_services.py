@@ -169,6 +169,26 @@ def test_release_groups_per_item_and_ends_leases(personas, items, sim):
     assert a.end_text == "released by member"
 
 
+@pytest.mark.parametrize("loaded", [True, False], ids=["rows-with-item-and-account", "bare"])
+def test_release_ends_the_leases_as_given_and_leaves_the_callers_rows_alone(
+    personas, items, sim, loaded
+):
+    """Rows read with their item and account are released from copies of them; bare rows
+    are read again. Either way each lease ends with its own reason, once, upstream too."""
+    lease_one(personas["member"], items["1002"], "g1", quantity=2)
+    lease_one(personas["member"], items["1001"], "g2")
+    rows = Lease.objects.order_by("pk")
+    rows = list(rows.select_related("item", "account") if loaded else rows)
+    counts = services.release(personas["member"], rows, EndReason.ADMIN)
+    assert counts["released"] == 3 and counts["queued"] == 3
+    assert sim.leases() == [] and sim.stats()["requests"]["release"] == 2
+    assert {x.state for x in rows} == {LeaseState.WAITING}
+    ended = list(Lease.objects.order_by("pk"))
+    assert {(x.state, x.end_reason) for x in ended} == {(LeaseState.RELEASED, EndReason.ADMIN)}
+    assert {x.item.item_id for x in ended} == {"1001", "1002"}
+    assert LeaseEvent.objects.filter(kind="released").count() == 3
+
+
 @pytest.mark.backend
 def test_two_threads_releasing_one_lease_make_one_call(personas, items, sim, transactional_db):
     lease = lease_one(personas["member"], items["1001"])
