@@ -97,7 +97,7 @@ def authenticate(raw: str):
     """The active member behind a usable token, with ``api_token`` set on it; else None."""
     if not raw or not raw.startswith(PREFIX) or len(raw) > 100:
         return None
-    token = ApiToken.objects.select_related("user").filter(digest=digest(raw)).first()
+    token = _one(ApiToken.objects.select_related("user").filter(digest=digest(raw)))
     if token is None or not token.usable or not token.user.is_active:
         return None
     now = timezone.now()
@@ -114,10 +114,15 @@ def recheck(user):
     token = getattr(user, "api_token", None)
     if token is None:
         return None
-    token = ApiToken.objects.select_related("user").filter(pk=token.pk).first()
+    token = _one(ApiToken.objects.select_related("user").filter(pk=token.pk))
     if token is None or not token.usable or not token.user.is_active:
         return None
     return _member(token)
+
+
+def _one(tokens: QuerySet[ApiToken]) -> ApiToken | None:
+    """The token of a lookup by a unique key (no ``ORDER BY``, which ``first()`` would add)."""
+    return next(iter(tokens.order_by()[:1]), None)
 
 
 def _member(token: ApiToken):

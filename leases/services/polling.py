@@ -50,6 +50,10 @@ def claim_due(limit: int, now: datetime | None = None) -> list[Due]:
     interval ahead. On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent pollers
     take disjoint sets; on SQLite the IMMEDIATE transaction serialises the claim."""
     now = now or timezone.now()
+    # A plain read first: most ticks find nothing due and then take no lock (on SQLite the
+    # claim's IMMEDIATE transaction holds back every other writer while it runs).
+    if not Lease.objects.due(now).exists():
+        return []
     with transaction.atomic():
         qs = Lease.objects.due(now).order_by("next_poll_at")
         if transaction.get_connection().features.has_select_for_update_skip_locked:

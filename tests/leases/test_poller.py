@@ -1,6 +1,8 @@
 """The poller at a small scale, auto-release under a fast clock, and audit completeness."""
 
+import time
 from collections import Counter, defaultdict
+from datetime import timedelta
 from itertools import pairwise
 
 import pytest
@@ -183,3 +185,32 @@ def test_a_poll_that_cannot_be_sent_is_recorded_as_not_sent(personas, items, sim
     assert sim.stats()["requests"].get("get_sms", 0) == 0
     one.refresh_from_db()
     assert one.state == LeaseState.WAITING
+
+
+def test_a_tick_with_nothing_due_takes_no_write_lock(personas, items, sim, transactional_db):
+    """An idle poller ticks ten times a second; on SQLite a claim's IMMEDIATE transaction
+    would hold back every other writer each time. With nothing due it only reads."""
+    import sqlite3
+
+    from django.db import connection
+    from django.utils import timezone
+
+    if connection.vendor != "sqlite" or not connection.settings_dict["NAME"]:
+        pytest.skip("SQLite's write lock")
+    services.lease_numbers(personas["member"], items["1001"], key="idle")
+    lease = Lease.objects.get()
+    Lease.objects.filter(pk=lease.pk).update(next_poll_at=timezone.now() + timedelta(hours=1))
+    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
+    try:
+        assert services.claim_due(10) == []
+        other.execute("BEGIN IMMEDIATE")  # the claim's lock was not held: it is free now
+        other.execute("COMMIT")
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock ...
+        started = time.monotonic()
+        assert services.claim_due(10) == []  # ... and the idle tick does not wait for it
+        assert time.monotonic() - started < 0.5
+        other.execute("COMMIT")
+        Lease.objects.filter(pk=lease.pk).update(next_poll_at=timezone.now())
+        assert [d.lease_id for d in services.claim_due(10)] == [lease.pk]
+    finally:
+        other.close()
