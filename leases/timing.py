@@ -4,6 +4,7 @@ imports it to size its worker timeout)."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -37,3 +38,17 @@ def reconcile_hold() -> timedelta:
 
 def poll_interval() -> timedelta:
     return timedelta(seconds=settings.ZHIMA_POLL_INTERVAL)
+
+
+# The first poll of a new lease comes at the cadence give or take this fraction of it.
+FIRST_POLL_SPREAD = 0.1
+
+
+def first_poll() -> timedelta:
+    """When a new lease is first polled: about one interval after it, spread at random by
+    ``FIRST_POLL_SPREAD``. Numbers leased together (a test suite's workers starting at once)
+    would otherwise be polled together at every interval after, their codes found in one poll
+    round and their next requests arrive at the console at once; spread, they take turns. On
+    average the cadence is the interval all the same."""
+    spread = random.uniform(-FIRST_POLL_SPREAD, FIRST_POLL_SPREAD)
+    return timedelta(seconds=settings.ZHIMA_POLL_INTERVAL * (1 + spread))

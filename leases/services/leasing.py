@@ -20,7 +20,7 @@ from accounts.upstream.errors import UpstreamError, UpstreamRefusal
 from ..errors import ServiceError, lease_may_have_happened, upstream_error
 from ..estimates import check_budget, estimate_costs
 from ..models import Item, Lease, LeaseEvent, LeaseRequest
-from ..timing import poll_interval, reconcile_hold
+from ..timing import first_poll, reconcile_hold
 from .events import event
 
 
@@ -145,7 +145,7 @@ def _record_leases(
                 phone=number,
                 user_id=user_id,
                 leased_at=now,
-                next_poll_at=now + poll_interval(),
+                next_poll_at=now + first_poll(),
                 wait_deadline=now + wait,
                 release_deadline=Lease.deadline_from(now),
                 cost=cost,

@@ -214,3 +214,15 @@ def test_a_tick_with_nothing_due_takes_no_write_lock(personas, items, sim, trans
         assert [d.lease_id for d in services.claim_due(10)] == [lease.pk]
     finally:
         other.close()
+
+
+def test_numbers_leased_together_are_first_polled_apart(personas, items, sim, settings):
+    """A suite's workers lease at the same moment; polled at the same moment every interval
+    after, their codes would all be found in one round and their next requests reach the
+    console at once. Each new lease's first poll is the interval give or take a tenth."""
+    settings.ZHIMA_POLL_INTERVAL = 5.0
+    leases = lease(personas, items["1002"], "spread", 10) + lease(personas, items["1005"], "s", 10)
+    delays = [(x.next_poll_at - x.leased_at).total_seconds() for x in leases]
+    assert all(4.5 <= d <= 5.5 for d in delays), delays
+    assert len({round(d, 3) for d in delays}) >= 15  # not one instant for all
+    assert max(delays) - min(delays) > 0.3
