@@ -140,3 +140,39 @@ def test_a_pooled_threads_connection_ended_by_the_server_costs_no_request_an_err
         request_started.disconnect(dispatch_uid="test-asgi-server-ended")
     assert statuses == [200, 200, 200]
     assert pids[1] != pids[0]  # the same thread, a new connection
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_server_start_readies_request_threads_with_their_connections():
+    """At the ASGI lifespan's start, WARM_THREADS request threads are started with their
+    database connections open, and requests take them; the stop is acknowledged."""
+    from django.db import connection
+
+    from zhima_site.asgi import WARM_THREADS, Handler
+
+    handler = Handler()
+    sent: list[str] = []
+
+    async def run():
+        inbox = asyncio.Queue()
+        for kind in ("lifespan.startup", "lifespan.shutdown"):
+            inbox.put_nowait({"type": kind})
+
+        async def send(message):
+            sent.append(message["type"])
+
+        await handler({"type": "lifespan"}, inbox.get, send)
+
+    run_async(run)
+    threads = list(handler.idle)
+    try:
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert len(threads) == WARM_THREADS >= 4
+        opened = [t.submit(lambda: connection.connection is not None).result() for t in threads]
+        assert opened == [True] * WARM_THREADS
+        idents = {t.submit(threading.get_ident).result() for t in threads}
+        assert len(idents) == WARM_THREADS
+    finally:
+        for t in threads:
+            t.submit(lambda: connection.close()).result()
+            t.shutdown()
