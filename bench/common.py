@@ -31,7 +31,7 @@ def fresh_database(name: str) -> str:
     url = database_url(name)
     if url.startswith("sqlite"):
         path = Path(url.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-bell"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     else:
         server = url.rsplit("/", 1)[0]
