@@ -182,8 +182,8 @@ def _as_claimed(
     if len(chosen) != len(claimed) or not all(
         Lease.item.is_cached(x) and Lease.account.is_cached(x) for x in chosen
     ):
-        rows = Lease.objects.filter(pk__in=claimed).select_related("item", "account")
-        return list(rows.order_by("pk"))
+        again = Lease.objects.filter(pk__in=claimed).select_related("item", "account")
+        return list(again.order_by("pk"))
     rows = []
     for lease in sorted(chosen, key=lambda x: x.pk):
         row = copy.copy(lease)
