@@ -112,7 +112,7 @@ def test_the_background_tasks_are_named_in_the_readers_language():
 
     with translation.override("zh-hans"):
         assert actor_label("task:poller") == "自动（轮询）"
-        assert actor_label("task:auto-release") == "自动（到期释放）"
+        assert actor_label("task:auto-release") == "自动（释放任务）"
         assert actor_label("task:something-new") == "自动（something-new）"
         assert actor_label("alice") == "alice"
     with translation.override("en"):
