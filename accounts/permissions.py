@@ -98,7 +98,7 @@ def manages_any(user: User | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_staff or managed_accounts(user).exists())
 
 
-def _one[M: Model](qs: QuerySet[M]) -> M | None:
+def one[M: Model](qs: QuerySet[M]) -> M | None:
     """The row of a lookup by a unique key, or None (``first()`` would order it by pk)."""
     return next(iter(qs.order_by()[:1]), None)
 
@@ -113,7 +113,7 @@ def accounts_list(user: User | AnonymousUser, role: str = Role.VIEWER) -> list[D
 def membership(user: User | AnonymousUser, account_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None
-    return _one(_narrow(user, Membership.objects.filter(user=user, account_id=account_id)))
+    return one(_narrow(user, Membership.objects.filter(user=user, account_id=account_id)))
 
 
 def require(user: Actor, account_id: int, role: str = Role.VIEWER) -> Membership:
@@ -147,7 +147,7 @@ def get_for_user[M: Model](
         raise Http404(NOT_FOUND) from None
     if not 0 < pk < 2**63:  # no row has it, and the database driver would overflow on it
         raise Http404(NOT_FOUND)
-    obj = _one(queryset.filter(pk=pk))
+    obj = one(queryset.filter(pk=pk))
     if obj is None:
         raise Http404(NOT_FOUND)
     return obj, require(user, getattr(obj, account_field), role)

@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import ApiToken
+from .permissions import one
 
 PREFIX = "zk_"
 # last_used_at is written at most this often per token: a busy CI run must not turn every
@@ -97,7 +98,7 @@ def authenticate(raw: str):
     """The active member behind a usable token, with ``api_token`` set on it; else None."""
     if not raw or not raw.startswith(PREFIX) or len(raw) > 100:
         return None
-    token = _one(ApiToken.objects.select_related("user").filter(digest=digest(raw)))
+    token = one(ApiToken.objects.select_related("user").filter(digest=digest(raw)))
     if token is None or not token.usable or not token.user.is_active:
         return None
     now = timezone.now()
@@ -114,15 +115,10 @@ def recheck(user):
     token = getattr(user, "api_token", None)
     if token is None:
         return None
-    token = _one(ApiToken.objects.select_related("user").filter(pk=token.pk))
+    token = one(ApiToken.objects.select_related("user").filter(pk=token.pk))
     if token is None or not token.usable or not token.user.is_active:
         return None
     return _member(token)
-
-
-def _one(tokens: QuerySet[ApiToken]) -> ApiToken | None:
-    """The token of a lookup by a unique key (no ``ORDER BY``, which ``first()`` would add)."""
-    return next(iter(tokens.order_by()[:1]), None)
 
 
 def _member(token: ApiToken):
